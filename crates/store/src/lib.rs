@@ -1,0 +1,105 @@
+//! The `Store` trait: everything the job lifecycle needs from a database, and nothing more.
+//!
+//! The queue logic (retry policy, wake-ups, background services) lives once, above this trait,
+//! in `buzzer-engine`; a store only persists and selects. Every store runs the same conformance
+//! suite (`buzzer-store-tests`).
+//!
+//! Rules every implementation keeps:
+//! - **Time** is the store's own clock (the database's `now()` where there is a server), never a
+//!   caller's: params carry durations, not instants, wherever the store must add to "now".
+//! - **Every transition out of `running` is guarded** by the lease token in the same statement;
+//!   nothing leaves a terminal state except [`Store::job_retry`] / [`Store::job_retry_dead`].
+//! - **Atomicity**: each method is all-or-nothing, except where it returns per-item results.
+
+mod error;
+mod params;
+
+pub use error::StoreError;
+pub use params::*;
+
+use async_trait::async_trait;
+use buzzer_types::{Job, JobId, QueueInfo};
+use jiff::Timestamp;
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Inserts the jobs in one transaction: all or none. A job whose `idempotency_key` is
+    /// already held by a job in its queue (including an earlier job of the same call) is not
+    /// inserted; that existing job comes back with `created = false`.
+    ///
+    /// A job with an `ordering_key` that has an unfinished predecessor in its queue waits for
+    /// it (see [`JobFetch`]). Queues named by the jobs start to exist.
+    async fn job_insert_many(&self, jobs: Vec<JobInsert>) -> Result<Vec<Inserted>, StoreError>;
+
+    /// Leases up to `max_jobs` available jobs (see [`JobFetch`] for the selection rules):
+    /// each becomes `running`, its `attempt` goes up by one and it gets a fresh `lease_token`.
+    async fn job_fetch(&self, params: JobFetch) -> Result<Vec<Job>, StoreError>;
+
+    /// Applies each transition if the job is still `running` under the given lease token (and,
+    /// with `require_lease_expired`, only if that lease has expired). One transaction; the
+    /// result per item is the updated job, [`StoreError::LeaseLost`] when the guard failed, or
+    /// [`StoreError::NotFound`].
+    ///
+    /// A failure transition records `{attempt, at, message, ..details}` in `errors`. A `Retry`
+    /// of a job whose cancellation was requested cancels it instead. When a job with an
+    /// `ordering_key` reaches a terminal state, the next job of its key becomes fetchable.
+    async fn job_finish_many(
+        &self,
+        finishes: Vec<JobFinish>,
+    ) -> Result<Vec<Result<Job, StoreError>>, StoreError>;
+
+    /// Extends a lease by `lease_ms` from now and records progress, if the token still holds.
+    async fn job_heartbeat(&self, params: JobHeartbeat) -> Result<Heartbeat, StoreError>;
+
+    /// Cancels a non-terminal job. A `running` job is not stopped: it gets
+    /// `cancel_requested = true` and stays `running` until its worker reports or its lease
+    /// expires. Cancelling a terminal job is a [`StoreError::Conflict`].
+    async fn job_cancel(&self, id: JobId) -> Result<Job, StoreError>;
+
+    /// Operator retry: a `dead` or `cancelled` job goes back to `available` (attempt counter
+    /// and errors kept, `cancel_requested` cleared). Any other state is a
+    /// [`StoreError::Conflict`].
+    async fn job_retry(&self, id: JobId) -> Result<Job, StoreError>;
+
+    /// Moves up to `limit` dead jobs of a queue (optionally only those with a tag or in a set
+    /// of ids) back to `available`, oldest first. Returns how many moved.
+    async fn job_retry_dead(&self, params: JobRetryDead) -> Result<u64, StoreError>;
+
+    /// One job, without its lease token.
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs newest first, filtered; `before` pages (ids strictly older than it).
+    async fn job_list(&self, params: JobList) -> Result<Vec<Job>, StoreError>;
+
+    /// Running jobs whose lease has expired, oldest expiry first, with their lease tokens, so
+    /// the rescuer can finish them through [`Store::job_finish_many`] with
+    /// `require_lease_expired`.
+    async fn job_list_lease_expired(&self, limit: u32) -> Result<Vec<Job>, StoreError>;
+
+    /// The earliest lease expiry among running jobs.
+    async fn job_next_lease_expiry(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Makes up to `limit` `scheduled`/`retryable` jobs whose time has come `available`.
+    async fn job_promote_due(&self, limit: u32) -> Result<Vec<Promoted>, StoreError>;
+
+    /// The earliest `scheduled_at` among `scheduled` and `retryable` jobs.
+    async fn job_next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Deletes up to `limit` terminal jobs past their retention. Returns how many went.
+    async fn job_prune(&self, params: JobPrune) -> Result<u64, StoreError>;
+
+    /// Every queue with its counts.
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>, StoreError>;
+
+    async fn queue_get(&self, name: &str) -> Result<Option<QueueInfo>, StoreError>;
+
+    /// Pauses or resumes a queue that exists ([`StoreError::NotFound`] otherwise). A paused
+    /// queue accepts jobs but [`Store::job_fetch`] hands none out.
+    async fn queue_set_paused(&self, name: &str, paused: bool) -> Result<QueueInfo, StoreError>;
+
+    /// The store's clock.
+    async fn now(&self) -> Result<Timestamp, StoreError>;
+
+    /// Flushes and closes; later calls answer [`StoreError::Unavailable`].
+    async fn close(&self) -> Result<(), StoreError>;
+}

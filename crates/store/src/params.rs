@@ -1,0 +1,130 @@
+use buzzer_types::{Backoff, ErrorInput, Job, JobId, JobState, RawValue};
+use serde_json::{Map, Value};
+
+/// One job to insert. The engine has already validated it and filled in defaults.
+#[derive(Debug, Clone)]
+pub struct JobInsert {
+    pub queue: String,
+    pub payload: Box<RawValue>,
+    pub priority: i32,
+    pub run_at: RunAt,
+    pub max_attempts: i32,
+    pub backoff: Backoff,
+    pub timeout_ms: Option<u64>,
+    pub idempotency_key: Option<String>,
+    pub ordering_key: Option<String>,
+    pub tags: Vec<String>,
+    pub metadata: Map<String, Value>,
+}
+
+/// When an inserted job becomes due. `Delay` is added to the store's clock, so a skewed
+/// caller clock cannot move it. A due time at or before now makes the job `available` at once;
+/// a later one makes it `scheduled`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RunAt {
+    Now,
+    Delay { ms: u64 },
+    At(jiff::Timestamp),
+}
+
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    pub job: Job,
+    /// `false` when an existing job with the same idempotency key was returned instead.
+    pub created: bool,
+}
+
+/// Which jobs a fetch leases, in this order of rules:
+/// - only `available` jobs in the named queues that are not paused;
+/// - of each `ordering_key` (per queue), only the oldest unfinished job, and only while no
+///   other job of that key is unfinished ahead of it;
+/// - higher `priority` first, then enqueue order (lower id).
+#[derive(Debug, Clone)]
+pub struct JobFetch {
+    pub queues: Vec<String>,
+    pub worker_id: String,
+    pub max_jobs: u32,
+    pub lease_ms: u64,
+}
+
+/// A guarded transition out of `running`.
+#[derive(Debug, Clone)]
+pub struct JobFinish {
+    pub id: JobId,
+    pub lease_token: String,
+    pub transition: Transition,
+    /// The rescuer's guard: only apply if the lease has expired by the store's clock, so a
+    /// heartbeat that just extended it wins.
+    pub require_lease_expired: bool,
+}
+
+/// Where a finished attempt takes the job. The engine decides (retry policy, attempts left);
+/// the store only applies it.
+#[derive(Debug, Clone)]
+pub enum Transition {
+    Complete { result: Option<Box<RawValue>> },
+    /// To `retryable`, due `delay_ms` from now.
+    Retry { delay_ms: u64, error: ErrorInput },
+    /// To `dead`: attempts exhausted or the error was marked non-retryable.
+    Dead { error: ErrorInput },
+    /// To `cancelled`, e.g. the worker gave up after seeing `cancel_requested`.
+    Cancel { error: Option<ErrorInput> },
+}
+
+impl Transition {
+    pub fn target(&self) -> JobState {
+        match self {
+            Transition::Complete { .. } => JobState::Completed,
+            Transition::Retry { .. } => JobState::Retryable,
+            Transition::Dead { .. } => JobState::Dead,
+            Transition::Cancel { .. } => JobState::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JobHeartbeat {
+    pub id: JobId,
+    pub lease_token: String,
+    pub lease_ms: u64,
+    /// Replaces the job's progress when given.
+    pub progress: Option<Box<RawValue>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heartbeat {
+    pub lease_expires_at: jiff::Timestamp,
+    pub cancel_requested: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobRetryDead {
+    pub queue: String,
+    pub tag: Option<String>,
+    pub ids: Option<Vec<JobId>>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobList {
+    pub queue: Option<String>,
+    pub state: Option<JobState>,
+    pub tag: Option<String>,
+    pub before: Option<JobId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promoted {
+    pub id: JobId,
+    pub queue: String,
+}
+
+/// Retention: `completed` and `cancelled` jobs older (by `finished_at`) than
+/// `finished_retention_ms`, `dead` jobs older than `dead_retention_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct JobPrune {
+    pub finished_retention_ms: u64,
+    pub dead_retention_ms: u64,
+    pub limit: u32,
+}
