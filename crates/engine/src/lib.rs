@@ -1,1 +1,110 @@
-//! placeholder
+//! Buzzer's job lifecycle, written once above the [`Store`] trait.
+//!
+//! The [`Engine`] validates requests, applies the retry policy, wakes waiting fetchers and
+//! watchers, and runs the background services (scheduler, rescuer, pruner). Stores only
+//! persist and select; the HTTP server and the client library only talk to the engine.
+//!
+//! ```no_run
+//! # async fn demo(store: std::sync::Arc<dyn buzzer_store::Store>) -> Result<(), buzzer_engine::EngineError> {
+//! use buzzer_engine::{Engine, EngineConfig};
+//! use buzzer_types::{EnqueueRequest, RawValue};
+//!
+//! let engine = Engine::new(store, EngineConfig::default());
+//! let services = engine.start_services();
+//! let payload = RawValue::from_string(r#"{"to":"ada@example.com"}"#.into()).unwrap();
+//! let inserted = engine.enqueue("emails", EnqueueRequest::new(payload)).await?;
+//! println!("enqueued {}", inserted.job.id);
+//! engine.shutdown();
+//! services.join().await;
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod enqueue;
+mod error;
+mod finish;
+mod manage;
+mod notify;
+mod policy;
+mod services;
+mod wait;
+
+use std::sync::{Arc, atomic::AtomicI64};
+
+pub use buzzer_store::{Inserted, JobList, Store};
+pub use config::EngineConfig;
+pub use error::EngineError;
+pub use notify::JobWatch;
+pub use policy::{Outcome, RetryRequest, backoff_delay_ms, resolve, retry_transition};
+pub use services::{ServiceEvent, Services};
+
+use notify::Notifier;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+/// The job lifecycle over one store. Cheap to clone: every clone shares the same state.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    notifier: Arc<Notifier>,
+    /// Wakes the scheduler early: a job was scheduled or began a backoff.
+    scheduler_nudge: Notify,
+    /// Wakes the rescuer early: a lease was handed out.
+    rescuer_nudge: Notify,
+    /// When the rescuer plans to wake (local ms), so only an earlier lease nudges it.
+    rescuer_wake_at: AtomicI64,
+    events: broadcast::Sender<ServiceEvent>,
+    /// Cancelled by [`Engine::shutdown`]: services stop and long-polls answer at once.
+    closing: CancellationToken,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
+        let (events, _) = broadcast::channel(1024);
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                notifier: Arc::new(Notifier::default()),
+                scheduler_nudge: Notify::new(),
+                rescuer_nudge: Notify::new(),
+                rescuer_wake_at: AtomicI64::new(i64::MAX),
+                events,
+                closing: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// What the background services did, for tests and metrics to wait on.
+    pub fn service_events(&self) -> broadcast::Receiver<ServiceEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Stops the services and ends every long-poll early (they answer with what they have).
+    pub fn shutdown(&self) {
+        self.inner.closing.cancel();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.closing.is_cancelled()
+    }
+
+    /// Subscribes to one job's state changes.
+    pub fn watch(&self, id: buzzer_types::JobId) -> JobWatch {
+        self.inner.notifier.watch(id)
+    }
+}

@@ -1,0 +1,224 @@
+//! The worker's side: fetch, heartbeat, complete, fail and batched acks.
+
+use std::{pin::Pin, time::Duration};
+
+use buzzer_store::{JobFetch, JobFinish, JobHeartbeat};
+use buzzer_types::{
+    Ack, CompleteRequest, FailRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job,
+    JobId, JobState,
+};
+use tokio::{sync::futures::Notified, time::Instant};
+
+use crate::{Engine, EngineError, Outcome, RetryRequest, retry_transition};
+
+fn job_name(id: JobId) -> impl FnOnce() -> String {
+    move || format!("job {id}")
+}
+
+impl Engine {
+    /// Leases available jobs. With `wait_ms`, waits until a job arrives or the time is up;
+    /// an empty answer is not an error.
+    pub async fn fetch(&self, req: FetchRequest) -> Result<Vec<Job>, EngineError> {
+        req.validate()?;
+        let wait = Duration::from_millis(req.wait_ms.unwrap_or(0));
+        let params = JobFetch {
+            lease_ms: req.lease_ms.unwrap_or(self.inner.config.default_lease_ms),
+            max_jobs: req.max_jobs.unwrap_or(1),
+            worker_id: req.worker_id,
+            queues: req.queues,
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            // Register for wake-ups before looking, so a job enqueued between the look and the
+            // wait is not missed.
+            let notifies: Vec<_> = if wait.is_zero() {
+                Vec::new()
+            } else {
+                params.queues.iter().map(|q| self.inner.notifier.queue(q)).collect()
+            };
+            let mut waits: Vec<Pin<Box<Notified<'_>>>> =
+                notifies.iter().map(|n| Box::pin(n.notified())).collect();
+            for w in &mut waits {
+                w.as_mut().enable();
+            }
+            let jobs = self.inner.store.job_fetch(params.clone()).await?;
+            if !jobs.is_empty() {
+                self.after_fetch(&jobs, params.lease_ms);
+                return Ok(jobs);
+            }
+            if waits.is_empty() || Instant::now() >= deadline || self.is_shutting_down() {
+                return Ok(jobs);
+            }
+            tokio::select! {
+                _ = futures::future::select_all(waits) => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+                _ = self.inner.closing.cancelled() => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    fn after_fetch(&self, jobs: &[Job], lease_ms: u64) {
+        for job in jobs {
+            self.inner.notifier.publish(job);
+        }
+        self.services_lease_granted(lease_ms);
+    }
+
+    /// Completes a running job; `LeaseLost` if the token is stale.
+    pub async fn complete(&self, id: JobId, req: CompleteRequest) -> Result<Job, EngineError> {
+        let outcome = Outcome::Completed { result: req.result };
+        self.finish(id, req.lease_token, outcome).await
+    }
+
+    /// Records a failed attempt: the job becomes `retryable`, or `dead` when attempts are
+    /// exhausted or `retry` is false.
+    pub async fn fail(&self, id: JobId, req: FailRequest) -> Result<Job, EngineError> {
+        let outcome = fail_outcome(req.error, req.retry, req.retry_in_ms);
+        self.finish(id, req.lease_token, outcome).await
+    }
+
+    /// Applies a worker's outcome to one leased job.
+    pub async fn finish(
+        &self,
+        id: JobId,
+        lease_token: String,
+        outcome: Outcome,
+    ) -> Result<Job, EngineError> {
+        let mut results = self.finish_many(vec![(id, lease_token, outcome)]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(EngineError::Unavailable("the store returned nothing".into())))
+    }
+
+    /// Many completes and fails in one store transaction; one result per ack, in order.
+    pub async fn ack_many(
+        &self,
+        acks: Vec<Ack>,
+    ) -> Result<Vec<Result<Job, EngineError>>, EngineError> {
+        let items = acks
+            .into_iter()
+            .map(|a| {
+                let outcome = match a.error {
+                    Some(error) => fail_outcome(error, a.retry, a.retry_in_ms),
+                    None => Outcome::Completed { result: a.result },
+                };
+                (a.id, a.lease_token, outcome)
+            })
+            .collect();
+        self.finish_many(items).await
+    }
+
+    /// The one path every finished attempt takes: resolve the outcome against the job's retry
+    /// policy, apply it under the lease guard, then wake whoever waits on the change.
+    pub async fn finish_many(
+        &self,
+        items: Vec<(JobId, String, Outcome)>,
+    ) -> Result<Vec<Result<Job, EngineError>>, EngineError> {
+        let mut finishes = Vec::with_capacity(items.len());
+        // Completions need nothing from the job; failures need its attempt count and backoff,
+        // read once here. A concurrent change cannot matter: the lease guard decides.
+        let mut early: Vec<Option<EngineError>> = Vec::with_capacity(items.len());
+        for (id, lease_token, outcome) in items {
+            let transition = match outcome.settle() {
+                Ok(t) => Some(t),
+                Err(retry) => match self.inner.store.job_get(id).await? {
+                    Some(job) if job.state == JobState::Running => {
+                        Some(retry_transition(&job, retry))
+                    }
+                    Some(_) => None,
+                    None => {
+                        early.push(Some(EngineError::NotFound(format!("job {id}"))));
+                        continue;
+                    }
+                },
+            };
+            match transition {
+                Some(transition) => {
+                    early.push(None);
+                    finishes.push(JobFinish {
+                        id,
+                        lease_token,
+                        transition,
+                        require_lease_expired: false,
+                    });
+                }
+                None => early.push(Some(EngineError::LeaseLost)),
+            }
+        }
+        let ids: Vec<JobId> = finishes.iter().map(|f| f.id).collect();
+        let applied = if finishes.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.store.job_finish_many(finishes).await?
+        };
+        let mut applied = applied.into_iter().zip(ids);
+        let mut out = Vec::with_capacity(early.len());
+        for e in early {
+            match e {
+                Some(err) => out.push(Err(err)),
+                None => match applied.next() {
+                    Some((Ok(job), _)) => {
+                        self.after_change(&job);
+                        out.push(Ok(job));
+                    }
+                    Some((Err(e), id)) => out.push(Err(EngineError::from_store(e, job_name(id)))),
+                    None => out.push(Err(EngineError::Unavailable(
+                        "the store returned fewer results than asked".into(),
+                    ))),
+                },
+            }
+        }
+        Ok(out)
+    }
+
+    /// Extends a lease; tells the worker whether cancellation was requested.
+    pub async fn heartbeat(
+        &self,
+        id: JobId,
+        req: HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, EngineError> {
+        req.validate()?;
+        let lease_ms = req.lease_ms.unwrap_or(self.inner.config.default_lease_ms);
+        let hb = self
+            .inner
+            .store
+            .job_heartbeat(JobHeartbeat {
+                id,
+                lease_token: req.lease_token,
+                lease_ms,
+                progress: req.progress,
+            })
+            .await
+            .map_err(|e| EngineError::from_store(e, job_name(id)))?;
+        self.services_lease_granted(lease_ms);
+        Ok(HeartbeatResponse {
+            lease_expires_at: hb.lease_expires_at,
+            cancel_requested: hb.cancel_requested,
+        })
+    }
+
+    /// Wakes whoever waits on what just happened to this job.
+    pub(crate) fn after_change(&self, job: &Job) {
+        let notifier = &self.inner.notifier;
+        notifier.publish(job);
+        match job.state {
+            JobState::Available => notifier.wake_queue(&job.queue),
+            JobState::Retryable | JobState::Scheduled => self.inner.scheduler_nudge.notify_one(),
+            // A finished head of an ordering key lets the next job of that key be fetched.
+            s if s.is_terminal() && job.ordering_key.is_some() => notifier.wake_queue(&job.queue),
+            _ => {}
+        }
+    }
+}
+
+fn fail_outcome(
+    error: buzzer_types::ErrorInput,
+    retry: Option<bool>,
+    retry_in_ms: Option<u64>,
+) -> Outcome {
+    if retry == Some(false) {
+        Outcome::Dead { error }
+    } else {
+        Outcome::Retry(RetryRequest { error, retry_in_ms })
+    }
+}
