@@ -1,0 +1,30 @@
+//! The job SQL, one file per part of the lifecycle. Each function runs on a connection handed
+//! to it (the writer's, inside its group transaction, or a reader's) and takes the store's
+//! `now` in milliseconds from the caller, so one command sees one instant.
+
+mod fetch;
+mod finish;
+mod insert;
+mod maintain;
+mod operator;
+mod ordering;
+mod read;
+
+pub(crate) use fetch::fetch;
+pub(crate) use finish::{finish_many, heartbeat};
+pub(crate) use insert::insert_many;
+pub(crate) use maintain::{promote_due, prune};
+pub(crate) use operator::{cancel, retry, retry_dead};
+pub(crate) use read::{get, list, list_lease_expired, next_due_at, next_lease_expiry};
+
+/// The states of a job that still holds its ordering key. Spelled exactly as in the
+/// `jobs_ordering` index's WHERE, which SQLite matches term by term.
+macro_rules! unfinished {
+    () => {
+        "('scheduled', 'available', 'running', 'retryable')"
+    };
+}
+use unfinished;
+
+#[cfg(test)]
+mod plan_tests;

@@ -1,0 +1,116 @@
+//! An operator's cancel and retry.
+
+use buzzer_store::{JobRetryDead, StoreError};
+use buzzer_types::{Job, JobId, JobState};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::ordering;
+use crate::{
+    error::Error,
+    row::{self, job_columns},
+};
+
+struct Current {
+    state: JobState,
+    queue: String,
+    ordering_key: Option<String>,
+}
+
+fn current(conn: &Connection, id: JobId) -> Result<Current, Error> {
+    conn.prepare_cached("SELECT state, queue, ordering_key FROM jobs WHERE id = ?1")?
+        .query_row([id.0], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?
+        .ok_or(StoreError::NotFound)
+        .and_then(|(state, queue, ordering_key)| {
+            let state = state.parse().map_err(StoreError::backend)?;
+            Ok(Current {
+                state,
+                queue,
+                ordering_key,
+            })
+        })
+        .map_err(Error::from)
+}
+
+/// A running job only gets `cancel_requested`: its worker holds the lease and reports.
+pub(crate) fn cancel(conn: &Connection, now: i64, id: JobId) -> Result<Job, Error> {
+    let job = current(conn, id)?;
+    if job.state.is_terminal() {
+        return Err(StoreError::Conflict(format!("job is already {}", job.state)).into());
+    }
+    if job.state == JobState::Running {
+        return Ok(conn
+            .prepare_cached(concat!(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 RETURNING ",
+                job_columns!()
+            ))?
+            .query_row([id.0], row::job_without_lease)?);
+    }
+    let cancelled = conn
+        .prepare_cached(concat!(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?2, lease_token = NULL, \
+             lease_expires_at = NULL WHERE id = ?1 RETURNING ",
+            job_columns!()
+        ))?
+        .query_row(params![id.0, now], row::job_without_lease)?;
+    if let Some(key) = &job.ordering_key {
+        ordering::release_next(conn, &job.queue, key)?;
+    }
+    Ok(cancelled)
+}
+
+/// A dead or cancelled job back to `available`, history kept.
+pub(crate) fn retry(conn: &Connection, now: i64, id: JobId) -> Result<Job, Error> {
+    let job = current(conn, id)?;
+    if !matches!(job.state, JobState::Dead | JobState::Cancelled) {
+        return Err(StoreError::Conflict(format!(
+            "only dead or cancelled jobs can be retried; this job is {}",
+            job.state
+        ))
+        .into());
+    }
+    Ok(revive(conn, now, id, &job)?)
+}
+
+fn revive(conn: &Connection, now: i64, id: JobId, job: &Current) -> rusqlite::Result<Job> {
+    // Back in line behind the key's current head, if it has one.
+    let blocked = match &job.ordering_key {
+        Some(key) => ordering::has_head(conn, &job.queue, key)?,
+        None => false,
+    };
+    conn.prepare_cached(concat!(
+        "UPDATE jobs SET state = 'available', scheduled_at = ?2, finished_at = NULL, \
+         cancel_requested = 0, lease_token = NULL, lease_expires_at = NULL, blocked = ?3 \
+         WHERE id = ?1 RETURNING ",
+        job_columns!()
+    ))?
+    .query_row(params![id.0, now, blocked], row::job_without_lease)
+}
+
+/// Replays up to `limit` dead jobs of a queue, oldest first.
+pub(crate) fn retry_dead(conn: &Connection, now: i64, params: JobRetryDead) -> Result<u64, Error> {
+    let ids = params
+        .ids
+        .as_ref()
+        .map(|ids| serde_json::to_string(&ids.iter().map(|id| id.0).collect::<Vec<_>>()))
+        .transpose()?;
+    // `jobs_queue_state` ends in the rowid, so "dead jobs of this queue by id" is an index walk.
+    let picked: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM jobs WHERE queue = ?1 AND state = 'dead' \
+             AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?2)) \
+             AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
+             ORDER BY id LIMIT ?4",
+        )?
+        .query_map(params![params.queue, params.tag, ids, params.limit], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    for &id in &picked {
+        let job = current(conn, JobId(id))?;
+        revive(conn, now, JobId(id), &job)?;
+    }
+    Ok(picked.len() as u64)
+}

@@ -1,0 +1,70 @@
+//! The hot queries use the partial indexes they were written for. A partial index is used
+//! only when the query repeats its WHERE terms exactly, so a harmless-looking edit to either
+//! side silently turns a seek into a scan; these tests catch that.
+
+use rusqlite::Connection;
+
+use super::{fetch, maintain, ordering, read};
+
+fn migrated() -> Connection {
+    let mut conn = Connection::open_in_memory().unwrap();
+    crate::migrate::migrate(&mut conn).unwrap();
+    conn
+}
+
+fn plan(conn: &Connection, sql: &str) -> String {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let count = stmt.parameter_count();
+    let params: Vec<i64> = vec![0; count];
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    rows.join("\n")
+}
+
+fn assert_uses(sql: &str, index: &str) {
+    let conn = migrated();
+    let plan = plan(&conn, sql);
+    assert!(
+        plan.contains(index),
+        "expected {index} in the plan of\n{sql}\n---\n{plan}"
+    );
+    assert!(
+        !plan.contains("TEMP B-TREE"),
+        "the query sorts instead of walking the index:\n{sql}\n---\n{plan}"
+    );
+}
+
+#[test]
+fn fetch_walks_the_fetch_index_without_sorting() {
+    assert_uses(fetch::BEST, "INDEX jobs_fetch (queue=?)");
+}
+
+#[test]
+fn promotion_and_next_due_use_the_due_index() {
+    assert_uses(maintain::PROMOTE, "jobs_due");
+    assert_uses(read::NEXT_DUE, "jobs_due");
+}
+
+#[test]
+fn the_rescuer_uses_the_lease_index() {
+    assert_uses(read::LEASE_EXPIRED, "jobs_lease");
+    assert_uses(read::NEXT_LEASE_EXPIRY, "jobs_lease");
+}
+
+#[test]
+fn ordering_checks_use_the_ordering_index() {
+    assert_uses(ordering::ANY_UNFINISHED, "jobs_ordering");
+    assert_uses(ordering::HAS_HEAD, "jobs_ordering");
+    assert_uses(ordering::RELEASE_NEXT, "jobs_ordering");
+}
+
+#[test]
+fn pruning_uses_the_retention_indexes() {
+    assert_uses(maintain::PRUNE_FINISHED, "jobs_prune_finished");
+    assert_uses(maintain::PRUNE_DEAD, "jobs_prune_dead");
+}

@@ -1,0 +1,182 @@
+//! Opening a database file: the process lock, the checks that catch a wrong or damaged file at
+//! start-up, the pragmas, the migrations and the connections.
+
+use std::{
+    fs::{File, OpenOptions, TryLockError},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use buzzer_store::StoreError;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{
+    SqliteOptions,
+    error::OpenError,
+    migrate::{self, APPLICATION_ID},
+};
+
+/// How long a statement waits for a lock held by another connection of ours (a checkpoint, a
+/// reader starting while the WAL resets) before it reports busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The writer prepares a few dozen distinct statements; they all stay cached.
+const STATEMENT_CACHE: usize = 64;
+
+/// Everything an open store runs on.
+pub(crate) struct Opened {
+    pub(crate) writer: Connection,
+    pub(crate) readers: Vec<Connection>,
+    /// Held (with its lock) for as long as the store is open.
+    pub(crate) lock: File,
+}
+
+pub(crate) fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened, StoreError> {
+    let fail = |cause: String| OpenError::new(path, cause).into_store();
+    let lock = lock(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut writer = Connection::open_with_flags(path, flags).map_err(|e| fail(e.to_string()))?;
+    check(&writer, path, opts).map_err(OpenError::into_store)?;
+    configure_writer(&writer, opts).map_err(|e| fail(e.to_string()))?;
+    migrate::migrate(&mut writer).map_err(fail)?;
+    let readers = (0..opts.read_connections.max(1))
+        .map(|_| open_reader(path))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(format!("cannot open a read connection: {e}")))?;
+    Ok(Opened {
+        writer,
+        readers,
+        lock,
+    })
+}
+
+/// An exclusive lock on `<db>.lock` for the life of the store: a second Buzzer process on the
+/// same file would break the single-writer design (and its group commit), so it must fail at
+/// start-up rather than wait on SQLite's locks at run time. The OS drops the lock with the
+/// process, so a crash never leaves a stale lock behind.
+fn lock(db: &Path) -> Result<File, StoreError> {
+    let path = lock_path(db);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| {
+            OpenError::new(
+                db,
+                format!("cannot create the lock file {}: {e}", path.display()),
+            )
+            .into_store()
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        // Unavailable: the other process may go away, and then a retry succeeds.
+        Err(TryLockError::WouldBlock) => Err(StoreError::Unavailable(
+            OpenError::new(
+                db,
+                format!(
+                    "the database is in use by another process (it holds {})",
+                    path.display()
+                ),
+            )
+            .to_string(),
+        )),
+        Err(TryLockError::Error(e)) => {
+            Err(OpenError::new(db, format!("cannot lock {}: {e}", path.display())).into_store())
+        }
+    }
+}
+
+/// Read-only checks, run before anything is written, so a wrong file is left untouched.
+fn check(conn: &Connection, path: &Path, opts: &SqliteOptions) -> Result<(), OpenError> {
+    let fail = |cause: String| OpenError::new(path, cause);
+    // The first read of the header: a file that is not SQLite fails here, not at the first job.
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| fail(format!("it is not a readable SQLite database ({e})")))?;
+    if conn.is_readonly("main").unwrap_or(true) {
+        return Err(fail("the file is read-only".into()));
+    }
+    if opts.quick_check {
+        quick_check(conn).map_err(fail)?;
+    }
+    let app: i64 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| fail(e.to_string()))?;
+    let version = migrate::user_version(conn).map_err(|e| fail(e.to_string()))?;
+    let foreign = if version == 0 {
+        app != 0 || tables > 0
+    } else {
+        app != APPLICATION_ID
+    };
+    if foreign {
+        return Err(fail(
+            "it is another application's database, not Buzzer's (refusing to change it)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn quick_check(conn: &Connection) -> Result<(), String> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| format!("the integrity check could not run: {e}"))?;
+    let problems = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("the integrity check could not run: {e}"))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        Ok(())
+    } else {
+        Err(format!(
+            "the database is damaged (quick_check: {})",
+            problems.join("; ").replace('\n', " ")
+        ))
+    }
+}
+
+fn configure_writer(conn: &Connection, opts: &SqliteOptions) -> Result<(), String> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| e.to_string())?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| format!("cannot switch to WAL mode: {e}"))?;
+    // Readers beside the writer and the durability argument both rest on WAL; some network
+    // file systems cannot do it, and silently running without it would be worse than failing.
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!(
+            "the file system does not support WAL mode (journal_mode stays {mode})"
+        ));
+    }
+    conn.pragma_update(None, "synchronous", opts.synchronous.pragma_value())
+        .map_err(|e| e.to_string())?;
+    // Keep the WAL file from staying at its high-water mark after a burst.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(|e| e.to_string())?;
+    conn.pragma_update(None, "cache_size", -32 * 1024)
+        .map_err(|e| e.to_string())?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    // Read-write flags: a WAL reader still needs to write the shared-memory index.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}

@@ -1,0 +1,261 @@
+//! The one writer thread and its group commit.
+//!
+//! Every write is a command sent over a channel. The thread blocks for the first command,
+//! takes whatever else is already queued, runs them all in one transaction with a savepoint
+//! each (a failing command rolls back only itself), commits once (one fsync for the whole
+//! group), and only then answers every caller. Under load, groups grow and fsyncs are shared;
+//! alone, a command commits at once. No caller hears "done" before its change is durable.
+
+use std::{
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+};
+
+use buzzer_store::StoreError;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::{
+    clock::Clock,
+    error::{Error, closed},
+};
+
+/// The most commands one transaction takes, so one group's latency stays bounded while a
+/// flood is queued behind it.
+const MAX_GROUP: usize = 512;
+
+/// What the writer has done so far; see [`SqliteStore::stats`](crate::SqliteStore::stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Commands run (each store write is one command).
+    pub commands: u64,
+    /// Transactions committed. Fewer than `commands` means group commit shared fsyncs.
+    pub commits: u64,
+    /// Groups whose transaction failed as a whole (each of their commands got the error).
+    pub failed_groups: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    commands: AtomicU64,
+    commits: AtomicU64,
+    failed_groups: AtomicU64,
+}
+
+/// A unit of work on the write connection, with the caller waiting for its answer.
+trait Command: Send {
+    /// Runs inside the group's transaction; `false` if the command failed (its savepoint is
+    /// then rolled back).
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool;
+    /// Sends the command's own result: its group committed.
+    fn reply(self: Box<Self>);
+    /// Sends `error` instead: its group did not commit.
+    fn fail(self: Box<Self>, error: StoreError);
+}
+
+struct Pending<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T, Error>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Command for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = work(conn, now_ms);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn reply(self: Box<Self>) {
+        let answer = match self.outcome {
+            Some(outcome) => outcome.map_err(StoreError::from),
+            None => Err(StoreError::Unavailable("the command did not run".into())),
+        };
+        // A caller that stopped waiting still had its change committed; nobody to tell.
+        let _ = self.reply.send(answer);
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// The handle the store keeps: sends commands and, on close, stops the thread.
+pub(crate) struct Writer {
+    tx: Mutex<Option<mpsc::Sender<Box<dyn Command>>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn spawn(conn: Connection, clock: Arc<Clock>) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("buzzer-sqlite-writer".into())
+            .spawn(move || run(conn, rx, &clock, &thread_counters))?;
+        Ok(Writer {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            counters,
+        })
+    }
+
+    /// Runs `work(conn, now_ms)` in the next group and answers once that group is durable.
+    /// The work must not commit or roll back itself. A caller that stops waiting does not
+    /// cancel the command.
+    pub(crate) async fn submit<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let command = Box::new(Pending {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        {
+            let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+            let tx = tx.as_ref().ok_or_else(closed)?;
+            tx.send(command).map_err(|_| stopped())?;
+        }
+        answer.await.map_err(|_| stopped())?
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Stops taking commands, lets the thread finish the queued ones and checkpoint, and
+    /// returns the thread to join (`None` if already closed).
+    pub(crate) fn close(&self) -> Option<JoinHandle<()>> {
+        drop(
+            self.tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        self.thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            commands: self.counters.commands.load(Ordering::Relaxed),
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            failed_groups: self.counters.failed_groups.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// Waits for queued commands to commit, so dropping a store loses no acknowledged write
+    /// and releases the file before the next open.
+    fn drop(&mut self) {
+        if let Some(thread) = self.close()
+            && thread.join().is_err()
+        {
+            tracing::error!("the SQLite writer thread panicked");
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite writer has stopped".into())
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, clock: &Clock, counters: &Counters) {
+    // `recv` fails only once every sender is gone and the queue is empty: close drains first.
+    while let Ok(first) = rx.recv() {
+        let mut group = Vec::with_capacity(16);
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(command) => group.push(command),
+                Err(_) => break,
+            }
+        }
+        counters
+            .commands
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        match run_group(&conn, &mut group, clock) {
+            Ok(()) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                group.into_iter().for_each(|c| c.reply());
+            }
+            Err(e) => {
+                counters.failed_groups.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, commands = group.len(), "SQLite group commit failed");
+                if !conn.is_autocommit()
+                    && let Err(e) = conn.execute_batch("ROLLBACK")
+                {
+                    tracing::error!(error = %e, "SQLite rollback failed");
+                }
+                let message = e.to_string();
+                for command in group {
+                    command.fail(StoreError::Unavailable(format!(
+                        "the write was not committed: {message}"
+                    )));
+                }
+            }
+        }
+    }
+    // Fold the WAL into the database so the next open starts from a small WAL.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "SQLite checkpoint at close failed");
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the SQLite write connection failed");
+    }
+}
+
+/// Runs a group in one transaction. An `Err` means nothing of the group is committed: the
+/// transaction itself failed (begin, a savepoint, the commit), not one command.
+fn run_group(
+    conn: &Connection,
+    group: &mut [Box<dyn Command>],
+    clock: &Clock,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    for command in group.iter_mut() {
+        conn.prepare_cached("SAVEPOINT command")?.execute([])?;
+        if !command.run(conn, clock.now_ms()) {
+            // Fails if SQLite already rolled back the whole transaction (an I/O error, a full
+            // disk): then the earlier commands are lost too, and the group must fail.
+            conn.prepare_cached("ROLLBACK TO command")?.execute([])?;
+        }
+        conn.prepare_cached("RELEASE command")?.execute([])?;
+    }
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
