@@ -1,0 +1,222 @@
+//! `buzzer serve`: open the store, start the engine's services, bind, serve until a signal.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use buzzer_engine::{Engine, EngineConfig};
+use buzzer_server::ServerConfig;
+use buzzer_store::StoreError;
+use buzzer_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use clap::{Args, ValueEnum};
+use tokio::{
+    net::TcpListener,
+    signal::unix::{Signal, SignalKind, signal},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{database_url::DatabaseUrl, listen};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (HOST:PORT; port 0 picks a free one). Anything but loopback needs
+    /// an API key.
+    #[arg(
+        long,
+        env = "BUZZER_LISTEN",
+        default_value = "127.0.0.1:2899",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+    /// Database: sqlite:PATH (also sqlite://PATH, sqlite:///ABS/PATH or a bare path), or
+    /// postgres://… (not available in this build yet).
+    #[arg(
+        long,
+        env = "BUZZER_DATABASE_URL",
+        default_value = "sqlite:buzzer.db",
+        value_name = "URL"
+    )]
+    pub database: DatabaseUrl,
+    /// Allow webhook subscriptions whose URL resolves to loopback, private or link-local
+    /// addresses (refused by default, so a subscription cannot reach internal services).
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_body: u64,
+    /// SQLite durability: `full` loses nothing acknowledged; `normal` is faster but a power
+    /// loss or OS crash (not a process crash) can lose the last acknowledged transactions.
+    #[arg(long, value_enum, default_value_t = SyncMode::Full, value_name = "MODE")]
+    pub sqlite_synchronous: SyncMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    /// Fsync every commit: an acknowledged write survives a power loss.
+    Full,
+    /// Fsync at checkpoints only: a process crash loses nothing, but a power loss or OS crash
+    /// can lose the last transactions that were already acknowledged.
+    Normal,
+}
+
+impl From<SyncMode> for Synchronous {
+    fn from(mode: SyncMode) -> Self {
+        match mode {
+            SyncMode::Full => Synchronous::Full,
+            SyncMode::Normal => Synchronous::Normal,
+        }
+    }
+}
+
+/// How long in-flight requests get to finish after a signal before the server stops anyway
+/// (a stuck client must not keep the writer from being flushed and closed).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
+    let path = match &args.database {
+        DatabaseUrl::Sqlite(path) => path.clone(),
+        DatabaseUrl::Postgres(_) => anyhow::bail!(
+            "the PostgreSQL store is not available in this build yet; use a SQLite database \
+             (--database sqlite:buzzer.db)"
+        ),
+    };
+    // Checked before the store is opened, so a refused start leaves no database file behind.
+    let addrs = listen::resolve(&args.listen)?;
+    listen::check_exposure(&args.listen, &addrs, !api_keys.is_empty())?;
+    let max_body = usize::try_from(args.max_body).context("--max-body is too large")?;
+
+    let store = open_store(&path, args.sqlite_synchronous)?;
+    let engine = Engine::new(Arc::new(store), EngineConfig::default());
+    let services = engine.start_services();
+
+    // Signals are hooked before the "listening" line: a supervisor (or a test) that sends
+    // SIGTERM as soon as it reads the line must get a graceful stop, not the default kill.
+    let stop = CancellationToken::new();
+    let served = match (Signals::hook(), TcpListener::bind(&addrs[..]).await) {
+        (Ok(signals), Ok(listener)) => {
+            tokio::spawn(signals.forward(stop.clone()));
+            serve(listener, engine.clone(), &args, api_keys, max_body, stop).await
+        }
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(anyhow::anyhow!("cannot listen on {}: {e}", args.listen)),
+    };
+
+    // Whatever happened, stop the services and flush the writer before exiting.
+    engine.shutdown();
+    services.join().await;
+    let closed = engine.store().close().await;
+    served?;
+    closed.map_err(|e| {
+        anyhow::anyhow!(
+            "closing the database {}: {}",
+            shown(&path),
+            store_message(&e)
+        )
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    args: &ServeArgs,
+    api_keys: Vec<String>,
+    max_body: usize,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    crate::output::print(&format!("buzzer listening on http://{addr}"))?;
+    tracing::info!(%addr, keys = api_keys.len(), "serving");
+    let config = ServerConfig {
+        api_keys,
+        max_body,
+        allow_private_webhooks: args.allow_private_webhooks,
+    };
+    let server = buzzer_server::serve(listener, engine, config, stop.clone().cancelled_owned());
+    tokio::select! {
+        served = server => served.context("the HTTP server failed"),
+        () = async { stop.cancelled().await; tokio::time::sleep(DRAIN_TIMEOUT).await } => {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "requests still in flight after the drain timeout; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+fn open_store(path: &Path, mode: SyncMode) -> anyhow::Result<SqliteStore> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "cannot open the database {}: the directory {} does not exist",
+            shown(path),
+            dir.display()
+        );
+    }
+    let options = SqliteOptions {
+        synchronous: mode.into(),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(path, options).map_err(|e| {
+        let message = store_message(&e);
+        // The store's open errors already name the file; don't say it twice.
+        if message.contains(&path.display().to_string()) {
+            anyhow::anyhow!(message)
+        } else {
+            anyhow::anyhow!("cannot open the database {}: {message}", shown(path))
+        }
+    })?;
+    tracing::info!(path = %shown(path), synchronous = ?mode, "database open");
+    Ok(store)
+}
+
+/// The absolute path, so the message names the file even when the working directory is unclear.
+fn shown(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// One line, without the "store backend error" prefix the operator cannot act on.
+fn store_message(e: &StoreError) -> String {
+    let text = match e {
+        StoreError::Backend(inner) => inner.to_string(),
+        StoreError::Unavailable(m) | StoreError::Conflict(m) => m.clone(),
+        other => other.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// SIGTERM and SIGINT, hooked once at startup.
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn hook() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+
+    /// The first signal starts a graceful stop; a second one (an impatient Ctrl-C) exits at
+    /// once. Nothing acknowledged is lost either way: every 2xx was committed before it was sent.
+    async fn forward(mut self, stop: CancellationToken) {
+        let name = self.next().await;
+        tracing::info!(signal = name, "shutting down: finishing in-flight requests");
+        stop.cancel();
+        let name = self.next().await;
+        tracing::warn!(signal = name, "second signal: exiting now");
+        std::process::exit(130);
+    }
+}
