@@ -95,7 +95,12 @@ pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
     let served = match (Signals::hook(), TcpListener::bind(&addrs[..]).await) {
         (Ok(signals), Ok(listener)) => {
             tokio::spawn(signals.forward(stop.clone()));
-            serve(listener, engine.clone(), &args, api_keys, max_body, stop).await
+            let config = ServerConfig {
+                api_keys,
+                max_body,
+                allow_private_webhooks: args.allow_private_webhooks,
+            };
+            serve(listener, engine.clone(), config, stop).await
         }
         (Err(e), _) => Err(e),
         (_, Err(e)) => Err(anyhow::anyhow!("cannot listen on {}: {e}", args.listen)),
@@ -120,19 +125,12 @@ pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
 async fn serve(
     listener: TcpListener,
     engine: Engine,
-    args: &ServeArgs,
-    api_keys: Vec<String>,
-    max_body: usize,
+    config: ServerConfig,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     crate::output::print(&format!("buzzer listening on http://{addr}"))?;
-    tracing::info!(%addr, keys = api_keys.len(), "serving");
-    let config = ServerConfig {
-        api_keys,
-        max_body,
-        allow_private_webhooks: args.allow_private_webhooks,
-    };
+    tracing::info!(%addr, api_keys = config.api_keys.len(), "serving");
     let server = buzzer_server::serve(listener, engine, config, stop.clone().cancelled_owned());
     tokio::select! {
         served = server => served.context("the HTTP server failed"),
