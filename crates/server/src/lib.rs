@@ -1,1 +1,207 @@
-//! placeholder
+//! Buzzer's HTTP API (v1): an axum router over the [`Engine`], and [`serve`].
+//!
+//! Every route is documented in `docs/api.md`. Errors are `application/problem+json`
+//! ([`ApiError`]); bodies are read as JSON whatever their `Content-Type` and held to
+//! [`ServerConfig::max_body`]; with API keys set every `/v1` route needs
+//! `Authorization: Bearer KEY`, while `/healthz` stays open.
+//!
+//! ```no_run
+//! # async fn demo(engine: buzzer_engine::Engine) -> std::io::Result<()> {
+//! use buzzer_server::{ServerConfig, serve};
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:2899").await?;
+//! let shutdown = async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! };
+//! serve(listener, engine, ServerConfig::default(), shutdown).await
+//! # }
+//! ```
+
+mod auth;
+mod error;
+mod extract;
+mod response;
+mod routes;
+
+use std::{future::Future, time::Duration};
+
+use axum::{
+    Router,
+    extract::Request,
+    http::Method,
+    middleware,
+    routing::{get, post},
+    serve::ListenerExt,
+};
+use buzzer_engine::Engine;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, PROBLEM_JSON};
+
+/// How the HTTP server behaves. Defaults: no API keys (open), 1 MiB bodies, private webhook
+/// targets refused.
+///
+/// ```
+/// let config = buzzer_server::ServerConfig {
+///     api_keys: vec!["s3cret".into()],
+///     ..Default::default()
+/// };
+/// assert_eq!(config.max_body, 1024 * 1024);
+/// ```
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Bearer keys any of which opens `/v1`; empty means no authentication.
+    pub api_keys: Vec<String>,
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    pub max_body: usize,
+    /// Allow webhook subscriptions to loopback, private and link-local addresses.
+    pub allow_private_webhooks: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            api_keys: Vec::new(),
+            max_body: 1024 * 1024,
+            allow_private_webhooks: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys are secrets: show how many there are, never what they are.
+        f.debug_struct("ServerConfig")
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
+            .field("max_body", &self.max_body)
+            .field("allow_private_webhooks", &self.allow_private_webhooks)
+            .finish()
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub engine: Engine,
+    pub max_body: usize,
+    /// Cancelled when [`serve`] is told to stop, so SSE streams end and shutdown can finish.
+    pub closing: CancellationToken,
+}
+
+/// The API router over `engine`, ready for `axum::serve`.
+///
+/// SSE streams end promptly on [`Engine::shutdown`] only through [`serve`]; when serving this
+/// router yourself they notice the engine's shutdown within a second.
+///
+/// ```
+/// # fn demo(engine: buzzer_engine::Engine) {
+/// let app: axum::Router = buzzer_server::router(engine, buzzer_server::ServerConfig::default());
+/// # }
+/// ```
+pub fn router(engine: Engine, config: ServerConfig) -> Router {
+    build(engine, config, CancellationToken::new())
+}
+
+fn build(engine: Engine, config: ServerConfig, closing: CancellationToken) -> Router {
+    use routes::{events, jobs, queues, worker};
+
+    let state = AppState {
+        engine,
+        max_body: config.max_body,
+        closing,
+    };
+    let mut v1 = Router::new()
+        .route("/v1/queues/{queue}/jobs", post(jobs::enqueue))
+        .route("/v1/queues/{queue}/jobs/batch", post(jobs::enqueue_batch))
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::get))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/jobs/{id}/events", get(events::stream))
+        .route("/v1/fetch", post(worker::fetch))
+        .route("/v1/jobs/{id}/complete", post(worker::complete))
+        .route("/v1/jobs/{id}/fail", post(worker::fail))
+        .route("/v1/jobs/{id}/heartbeat", post(worker::heartbeat))
+        .route("/v1/acks", post(worker::acks))
+        .route("/v1/queues", get(queues::list))
+        .route("/v1/queues/{queue}", get(queues::get))
+        .route("/v1/queues/{queue}/pause", post(queues::pause))
+        .route("/v1/queues/{queue}/resume", post(queues::resume))
+        .route("/v1/queues/{queue}/dead/retry", post(queues::retry_dead));
+    if !config.api_keys.is_empty() {
+        // `route_layer`: only matched routes ask for a key, so an unknown path stays a 404.
+        let keys = auth::ApiKeys::new(&config.api_keys);
+        v1 = v1.route_layer(middleware::from_fn_with_state(keys, auth::require_key));
+    }
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        // The dashboard (`GET /` and its login) goes here, outside `v1`: it has its own
+        // cookie-based auth and must answer its login form without a bearer key.
+        .merge(v1)
+        .fallback(not_found)
+        // After every route: it only applies to the routes that exist when it is called.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(method: Method, req: Request) -> ApiError {
+    ApiError::not_found(format_args!("route {method} {}", req.uri().path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting, calls
+/// [`Engine::shutdown`] so long-polls, SSE streams and hybrid waits answer at once, and
+/// finishes the requests in flight.
+///
+/// Bind `127.0.0.1:0` in tests and read the port from the listener.
+///
+/// ```no_run
+/// # async fn demo(engine: buzzer_engine::Engine) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let server = tokio::spawn(buzzer_server::serve(
+///     listener,
+///     engine,
+///     Default::default(),
+///     async move {
+///         let _ = stopped.await;
+///     },
+/// ));
+/// let _ = stop.send(());
+/// # let _ = server.await;
+/// # Ok(()) }
+/// ```
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let closing = CancellationToken::new();
+    let app = build(engine.clone(), config, closing.clone());
+    let signal = async move {
+        shutdown.await;
+        engine.shutdown();
+        closing.cancel();
+    };
+    // Small answers (a hybrid call's 200) must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await
+}
+
+/// How often an SSE stream served through [`router`] alone checks for the engine's shutdown.
+pub(crate) const SHUTDOWN_POLL: Duration = Duration::from_secs(1);

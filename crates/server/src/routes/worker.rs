@@ -1,0 +1,85 @@
+//! Workers: fetch (long-poll), complete, fail, heartbeat and batched acks. This is the
+//! throughput path: each handler is one engine call and one serialization.
+
+use axum::{extract::State, http::StatusCode, response::Response};
+use buzzer_types::{
+    AckResult, AcksRequest, AcksResponse, CompleteRequest, FailRequest, FetchRequest,
+    FetchResponse, HeartbeatRequest, JobId,
+};
+
+use crate::{
+    ApiError, AppState,
+    extract::{JobIdPath, JsonBody},
+    response::json,
+};
+
+/// `POST /v1/fetch`: leases jobs; with `wait_ms`, an empty answer waits for an enqueue.
+pub(crate) async fn fetch(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<FetchRequest>,
+) -> Result<Response, ApiError> {
+    let jobs = state.engine.fetch(req).await?;
+    Ok(json(StatusCode::OK, &FetchResponse { jobs }))
+}
+
+/// `POST /v1/jobs/{id}/complete`: 409 `lease-lost` for a stale token.
+pub(crate) async fn complete(
+    State(state): State<AppState>,
+    JobIdPath(id): JobIdPath,
+    JsonBody(req): JsonBody<CompleteRequest>,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &state.engine.complete(id, req).await?))
+}
+
+/// `POST /v1/jobs/{id}/fail`: the job becomes `retryable`, `dead` or `cancelled`.
+pub(crate) async fn fail(
+    State(state): State<AppState>,
+    JobIdPath(id): JobIdPath,
+    JsonBody(req): JsonBody<FailRequest>,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &state.engine.fail(id, req).await?))
+}
+
+/// `POST /v1/jobs/{id}/heartbeat`: `{"lease_expires_at", "cancel_requested"}`.
+pub(crate) async fn heartbeat(
+    State(state): State<AppState>,
+    JobIdPath(id): JobIdPath,
+    JsonBody(req): JsonBody<HeartbeatRequest>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &state.engine.heartbeat(id, req).await?,
+    ))
+}
+
+/// `POST /v1/acks`: many completes and fails in one transaction; each result carries the
+/// status the single call would have answered.
+pub(crate) async fn acks(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<AcksRequest>,
+) -> Result<Response, ApiError> {
+    let ids: Vec<JobId> = req.acks.iter().map(|a| a.id).collect();
+    let outcomes = state.engine.ack_many(req.acks).await?;
+    let results = ids
+        .into_iter()
+        .zip(outcomes)
+        .map(|(id, outcome)| match outcome {
+            Ok(job) => AckResult {
+                id,
+                status: StatusCode::OK.as_u16(),
+                state: Some(job.state),
+                error: None,
+            },
+            Err(e) => {
+                let e = ApiError::from(e);
+                AckResult {
+                    id,
+                    status: e.status().as_u16(),
+                    state: None,
+                    error: Some(e.detail().to_owned()),
+                }
+            }
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &AcksResponse { results }))
+}

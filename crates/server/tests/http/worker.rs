@@ -1,0 +1,226 @@
+//! Fetch (long-poll), heartbeat, complete, fail, acks, and the lease fence.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::TestServer;
+
+#[tokio::test]
+async fn a_long_poll_fetch_is_woken_by_an_enqueue() {
+    let s = TestServer::start().await;
+    let started = Instant::now();
+    let (r, enqueued) = tokio::join!(
+        s.post(
+            "/v1/fetch",
+            json!({"queues": ["lp"], "worker_id": "w1", "wait_ms": 20_000}),
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            s.enqueue("lp", json!({"n": 1})).await
+        }
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken by the timeout, not the enqueue"
+    );
+    let jobs = r.json()["jobs"].as_array().unwrap().clone();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["id"], enqueued["id"]);
+    assert_eq!(jobs[0]["state"], "running");
+    assert_eq!(jobs[0]["attempt"], 1);
+    assert_eq!(jobs[0]["worker_id"], "w1");
+    assert!(
+        jobs[0]["lease_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+
+    // Nothing there and no wait: an empty answer at once.
+    assert!(s.fetch("lp", 5).await.is_empty());
+}
+
+#[tokio::test]
+async fn heartbeat_then_complete() {
+    let s = TestServer::start().await;
+    s.enqueue("w", json!(1)).await;
+    let job = s.fetch("w", 1).await.remove(0);
+    let (id, token) = (job["id"].as_str().unwrap(), &job["lease_token"]);
+
+    let hb = s
+        .post(
+            &format!("/v1/jobs/{id}/heartbeat"),
+            json!({"lease_token": token, "lease_ms": 60_000, "progress": {"pct": 50}}),
+        )
+        .await;
+    assert_eq!(hb.status, StatusCode::OK, "{}", hb.text);
+    let hb = hb.json();
+    assert_eq!(hb["cancel_requested"], false);
+    // RFC 3339, and the lease now runs about a minute from now (the default was 30 s).
+    let expires: jiff::Timestamp = hb["lease_expires_at"].as_str().unwrap().parse().unwrap();
+    let ahead = expires.duration_since(jiff::Timestamp::now());
+    assert!(ahead > jiff::SignedDuration::from_secs(45), "{hb}");
+    assert_eq!(
+        s.get(&format!("/v1/jobs/{id}")).await.json()["progress"],
+        json!({"pct": 50})
+    );
+
+    let done = s
+        .post(
+            &format!("/v1/jobs/{id}/complete"),
+            json!({"lease_token": token, "result": {"ok": true}}),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let done = done.json();
+    assert_eq!(done["state"], "completed");
+    assert_eq!(done["result"], json!({"ok": true}));
+    assert!(done["finished_at"].is_string());
+
+    // The same token again: the lease is gone.
+    s.post(
+        &format!("/v1/jobs/{id}/heartbeat"),
+        json!({"lease_token": token}),
+    )
+    .await
+    .problem(409, "lease-lost");
+}
+
+#[tokio::test]
+async fn fail_retries_or_buries_the_job() {
+    let s = TestServer::start().await;
+    s.post(
+        "/v1/queues/f/jobs",
+        json!({"payload": 1, "max_attempts": 5}),
+    )
+    .await;
+    let job = s.fetch("f", 1).await.remove(0);
+    let id = job["id"].as_str().unwrap();
+    let r = s
+        .post(
+            &format!("/v1/jobs/{id}/fail"),
+            json!({"lease_token": job["lease_token"], "error": {"message": "SMTP timeout", "code": 421},
+                   "retry_in_ms": 60_000}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let failed = r.json();
+    assert_eq!(failed["state"], "retryable");
+    assert_eq!(failed["errors"][0]["message"], "SMTP timeout");
+    assert_eq!(failed["errors"][0]["attempt"], 1);
+    assert_eq!(failed["errors"][0]["code"], 421);
+
+    s.enqueue("f", json!(2)).await;
+    let job = s.fetch("f", 1).await.remove(0);
+    let id = job["id"].as_str().unwrap();
+    let r = s
+        .post(
+            &format!("/v1/jobs/{id}/fail"),
+            json!({"lease_token": job["lease_token"], "error": {"message": "bad address"}, "retry": false}),
+        )
+        .await;
+    assert_eq!(r.json()["state"], "dead");
+}
+
+#[tokio::test]
+async fn a_stale_lease_token_gets_409_and_changes_nothing() {
+    let s = TestServer::start().await;
+    s.enqueue("fence", json!(1)).await;
+    let job = s.fetch("fence", 1).await.remove(0);
+    let id = job["id"].as_str().unwrap();
+    for (path, body) in [
+        (
+            "complete",
+            json!({"lease_token": "stale", "result": "overwrite"}),
+        ),
+        (
+            "fail",
+            json!({"lease_token": "stale", "error": {"message": "x"}}),
+        ),
+        ("heartbeat", json!({"lease_token": "stale"})),
+    ] {
+        let r = s.post(&format!("/v1/jobs/{id}/{path}"), body).await;
+        r.problem(409, "lease-lost");
+    }
+    let now = s.get(&format!("/v1/jobs/{id}")).await.json();
+    assert_eq!(now["state"], "running");
+    assert_eq!(now["attempt"], 1);
+    assert_eq!(now["result"], serde_json::Value::Null);
+    assert_eq!(now["errors"], json!([]));
+    assert_eq!(now["lease_expires_at"], job["lease_expires_at"]);
+}
+
+#[tokio::test]
+async fn acks_answer_what_each_single_call_would_have() {
+    let s = TestServer::start().await;
+    for i in 0..3 {
+        s.enqueue("acks", json!(i)).await;
+    }
+    let jobs = s.fetch("acks", 3).await;
+    assert_eq!(jobs.len(), 3);
+    let r = s
+        .post(
+            "/v1/acks",
+            json!({"acks": [
+                {"id": jobs[0]["id"], "lease_token": jobs[0]["lease_token"], "result": 1},
+                {"id": jobs[1]["id"], "lease_token": jobs[1]["lease_token"],
+                 "error": {"message": "no"}, "retry": false},
+                {"id": jobs[2]["id"], "lease_token": "stale"},
+                {"id": "0000000000zzz", "lease_token": "t"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let results = r.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 4);
+    assert_eq!(
+        results[0],
+        json!({"id": jobs[0]["id"], "status": 200, "state": "completed"})
+    );
+    assert_eq!(
+        results[1],
+        json!({"id": jobs[1]["id"], "status": 200, "state": "dead"})
+    );
+    assert_eq!(results[2]["status"], 409);
+    assert!(results[2]["error"].is_string());
+    assert_eq!(results[3]["status"], 404);
+    assert_eq!(results[3]["id"], "0000000000zzz");
+
+    s.post(
+        "/v1/acks",
+        json!({"acks": [{"id": "nope", "lease_token": "t"}]}),
+    )
+    .await
+    .invalid_field("acks[0].id");
+}
+
+#[tokio::test]
+async fn fetch_rejects_bad_requests_naming_the_field() {
+    let s = TestServer::start().await;
+    s.post("/v1/fetch", json!({"queues": [], "worker_id": "w"}))
+        .await
+        .invalid_field("queues");
+    s.post("/v1/fetch", json!({"queues": ["q"]}))
+        .await
+        .invalid_field("worker_id");
+    s.post(
+        "/v1/fetch",
+        json!({"queues": ["q"], "worker_id": "w", "max_jobs": 0}),
+    )
+    .await
+    .invalid_field("max_jobs");
+    s.post(
+        "/v1/fetch",
+        json!({"queues": ["q"], "worker_id": "w", "wait_ms": 300_001}),
+    )
+    .await
+    .invalid_field("wait_ms");
+    s.post(
+        "/v1/fetch",
+        json!({"queues": ["bad name"], "worker_id": "w"}),
+    )
+    .await
+    .invalid_field("queues[0]");
+}
