@@ -55,7 +55,10 @@ impl Engine {
         let mut backoff = config.default_backoff;
         if let Some(spec) = req.backoff {
             backoff.initial_ms = spec.initial_ms.unwrap_or(backoff.initial_ms);
-            backoff.max_ms = spec.max_ms.unwrap_or(backoff.max_ms).max(backoff.initial_ms);
+            backoff.max_ms = spec
+                .max_ms
+                .unwrap_or(backoff.max_ms)
+                .max(backoff.initial_ms);
             backoff.factor = spec.factor.unwrap_or(backoff.factor);
         }
         let run_at = match (req.run_at, req.delay_ms) {

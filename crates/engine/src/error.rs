@@ -13,7 +13,9 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("the lease on this job was lost: it expired and was handed to another worker, or the job was finished or cancelled")]
+    #[error(
+        "the lease on this job was lost: it expired and was handed to another worker, or the job was finished or cancelled"
+    )]
     LeaseLost,
     #[error("{0}")]
     Unavailable(String),

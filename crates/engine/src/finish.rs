@@ -34,7 +34,11 @@ impl Engine {
             let notifies: Vec<_> = if wait.is_zero() {
                 Vec::new()
             } else {
-                params.queues.iter().map(|q| self.inner.notifier.queue(q)).collect()
+                params
+                    .queues
+                    .iter()
+                    .map(|q| self.inner.notifier.queue(q))
+                    .collect()
             };
             let mut waits: Vec<Pin<Box<Notified<'_>>>> =
                 notifies.iter().map(|n| Box::pin(n.notified())).collect();
@@ -85,9 +89,11 @@ impl Engine {
         outcome: Outcome,
     ) -> Result<Job, EngineError> {
         let mut results = self.finish_many(vec![(id, lease_token, outcome)]).await?;
-        results
-            .pop()
-            .unwrap_or_else(|| Err(EngineError::Unavailable("the store returned nothing".into())))
+        results.pop().unwrap_or_else(|| {
+            Err(EngineError::Unavailable(
+                "the store returned nothing".into(),
+            ))
+        })
     }
 
     /// Many completes and fails in one store transaction; one result per ack, in order.

@@ -13,9 +13,13 @@ pub enum Outcome {
     /// Failed; retry after the backoff, or after `retry_in_ms` when the worker asks for it.
     Retry(RetryRequest),
     /// Failed and must not be retried.
-    Dead { error: ErrorInput },
+    Dead {
+        error: ErrorInput,
+    },
     /// The worker gave up because cancellation was requested.
-    Cancelled { error: Option<ErrorInput> },
+    Cancelled {
+        error: Option<ErrorInput>,
+    },
 }
 
 #[derive(Debug, Clone)]

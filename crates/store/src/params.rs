@@ -62,13 +62,22 @@ pub struct JobFinish {
 /// the store only applies it.
 #[derive(Debug, Clone)]
 pub enum Transition {
-    Complete { result: Option<Box<RawValue>> },
+    Complete {
+        result: Option<Box<RawValue>>,
+    },
     /// To `retryable`, due `delay_ms` from now.
-    Retry { delay_ms: u64, error: ErrorInput },
+    Retry {
+        delay_ms: u64,
+        error: ErrorInput,
+    },
     /// To `dead`: attempts exhausted or the error was marked non-retryable.
-    Dead { error: ErrorInput },
+    Dead {
+        error: ErrorInput,
+    },
     /// To `cancelled`, e.g. the worker gave up after seeing `cancel_requested`.
-    Cancel { error: Option<ErrorInput> },
+    Cancel {
+        error: Option<ErrorInput>,
+    },
 }
 
 impl Transition {

@@ -17,10 +17,9 @@ pub use job::{Backoff, ErrorEntry, Job};
 pub use name::{NAME_MAX_LEN, validate_name};
 pub use queue::{QueueInfo, StateCounts};
 pub use requests::{
-    Ack, AckResult, AcksRequest, AcksResponse, BackoffSpec, BatchEnqueueRequest,
-    CompleteRequest, DeadRetryRequest, EnqueueRequest, ErrorInput, FailRequest, FetchRequest,
-    FetchResponse, HeartbeatRequest, HeartbeatResponse, JobListResponse, QueueListResponse,
-    RetriedResponse,
+    Ack, AckResult, AcksRequest, AcksResponse, BackoffSpec, BatchEnqueueRequest, CompleteRequest,
+    DeadRetryRequest, EnqueueRequest, ErrorInput, FailRequest, FetchRequest, FetchResponse,
+    HeartbeatRequest, HeartbeatResponse, JobListResponse, QueueListResponse, RetriedResponse,
 };
 pub use state::{JobState, ParseStateError};
 pub use time::{ms_to_timestamp, timestamp_to_ms};

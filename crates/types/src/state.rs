@@ -58,7 +58,9 @@ impl fmt::Display for JobState {
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("unknown job state {0:?} (expected one of scheduled, available, running, retryable, completed, dead, cancelled)")]
+#[error(
+    "unknown job state {0:?} (expected one of scheduled, available, running, retryable, completed, dead, cancelled)"
+)]
 pub struct ParseStateError(pub String);
 
 impl FromStr for JobState {

@@ -1,8 +1,6 @@
 //! Input rules, checked before anything reaches a store so a bad request changes nothing.
 
-use crate::{
-    BackoffSpec, EnqueueRequest, FetchRequest, HeartbeatRequest, validate_name,
-};
+use crate::{BackoffSpec, EnqueueRequest, FetchRequest, HeartbeatRequest, validate_name};
 
 /// A request field that breaks a rule; the server renders it as a 422 problem naming `field`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
