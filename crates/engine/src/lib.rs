@@ -99,6 +99,12 @@ impl Engine {
         self.inner.closing.cancel();
     }
 
+    /// Resolves once [`Engine::shutdown`] has been called: streams that outlive a request
+    /// (SSE) end on it.
+    pub async fn closed(&self) {
+        self.inner.closing.cancelled().await;
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         self.inner.closing.is_cancelled()
     }

@@ -23,7 +23,7 @@ mod extract;
 mod response;
 mod routes;
 
-use std::{future::Future, time::Duration};
+use std::future::Future;
 
 use axum::{
     Router,
@@ -34,7 +34,6 @@ use axum::{
     serve::ListenerExt,
 };
 use buzzer_engine::Engine;
-use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, PROBLEM_JSON};
@@ -88,14 +87,12 @@ impl std::fmt::Debug for ServerConfig {
 pub(crate) struct AppState {
     pub engine: Engine,
     pub max_body: usize,
-    /// Cancelled when [`serve`] is told to stop, so SSE streams end and shutdown can finish.
-    pub closing: CancellationToken,
 }
 
 /// The API router over `engine`, ready for `axum::serve`.
 ///
-/// SSE streams end promptly on [`Engine::shutdown`] only through [`serve`]; when serving this
-/// router yourself they notice the engine's shutdown within a second.
+/// SSE streams end when [`Engine::shutdown`] is called, so call it before a graceful
+/// shutdown of your own.
 ///
 /// ```
 /// # fn demo(engine: buzzer_engine::Engine) {
@@ -103,16 +100,11 @@ pub(crate) struct AppState {
 /// # }
 /// ```
 pub fn router(engine: Engine, config: ServerConfig) -> Router {
-    build(engine, config, CancellationToken::new())
-}
-
-fn build(engine: Engine, config: ServerConfig, closing: CancellationToken) -> Router {
     use routes::{events, jobs, queues, worker};
 
     let state = AppState {
         engine,
         max_body: config.max_body,
-        closing,
     };
     let mut v1 = Router::new()
         .route("/v1/queues/{queue}/jobs", post(jobs::enqueue))
@@ -185,12 +177,10 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let closing = CancellationToken::new();
-    let app = build(engine.clone(), config, closing.clone());
+    let app = router(engine.clone(), config);
     let signal = async move {
         shutdown.await;
         engine.shutdown();
-        closing.cancel();
     };
     // Small answers (a hybrid call's 200) must not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
@@ -202,6 +192,3 @@ pub async fn serve(
         .with_graceful_shutdown(signal)
         .await
 }
-
-/// How often an SSE stream served through [`router`] alone checks for the engine's shutdown.
-pub(crate) const SHUTDOWN_POLL: Duration = Duration::from_secs(1);

@@ -9,9 +9,8 @@ use axum::{
 use buzzer_engine::{Engine, JobWatch};
 use buzzer_types::{Job, JobId, JobState};
 use futures::{FutureExt, Stream, stream};
-use tokio_util::sync::CancellationToken;
 
-use crate::{ApiError, AppState, SHUTDOWN_POLL, extract::JobIdPath};
+use crate::{ApiError, AppState, extract::JobIdPath};
 
 /// The first event is the job as it is; then one per state change (`event:` the state,
 /// `data:` the job JSON); the stream ends after a terminal state. An unknown job is a 404
@@ -34,7 +33,6 @@ pub(crate) async fn stream(
     }
     let follow = Follow {
         engine: state.engine,
-        closing: state.closing,
         id,
         watch,
         last: None,
@@ -45,7 +43,6 @@ pub(crate) async fn stream(
 
 struct Follow {
     engine: Engine,
-    closing: CancellationToken,
     id: JobId,
     watch: JobWatch,
     /// The state of the last event sent.
@@ -81,12 +78,7 @@ impl Follow {
                         None => Some(Arc::new(this.engine.get(this.id).await.ok()?)),
                     };
                 }
-                _ = this.closing.cancelled() => return None,
-                _ = tokio::time::sleep(SHUTDOWN_POLL) => {
-                    if this.engine.is_shutting_down() {
-                        return None;
-                    }
-                }
+                _ = this.engine.closed() => return None,
             }
         }
     }
