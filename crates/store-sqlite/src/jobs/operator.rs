@@ -17,21 +17,20 @@ struct Current {
 }
 
 fn current(conn: &Connection, id: JobId) -> Result<Current, Error> {
-    conn.prepare_cached("SELECT state, queue, ordering_key FROM jobs WHERE id = ?1")?
+    let found = conn
+        .prepare_cached("SELECT state, queue, ordering_key FROM jobs WHERE id = ?1")?
         .query_row([id.0], |r| {
             Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
         })
-        .optional()?
-        .ok_or(StoreError::NotFound)
-        .and_then(|(state, queue, ordering_key)| {
-            let state = state.parse().map_err(StoreError::backend)?;
-            Ok(Current {
-                state,
-                queue,
-                ordering_key,
-            })
-        })
-        .map_err(Error::from)
+        .optional()?;
+    let Some((state, queue, ordering_key)) = found else {
+        return Err(StoreError::NotFound.into());
+    };
+    Ok(Current {
+        state: state.parse().map_err(StoreError::backend)?,
+        queue,
+        ordering_key,
+    })
 }
 
 /// A running job only gets `cancel_requested`: its worker holds the lease and reports.
