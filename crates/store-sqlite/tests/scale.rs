@@ -73,3 +73,64 @@ async fn fetch_with_a_million_scheduled_jobs() {
     // Generous: a scan of the scheduled rows would take hundreds of ms.
     assert!(p50 < Duration::from_millis(50), "{p50:?}");
 }
+
+/// W1's shape straight on the store: 100,000 jobs enqueued in batches, then fetched and
+/// completed 100 at a time by a few concurrent workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "throughput figures; run explicitly"]
+async fn drain_throughput() {
+    use std::sync::Arc;
+
+    use buzzer_store::{JobFinish, Transition};
+
+    const JOBS: usize = 100_000;
+    let (_dir, s) = store();
+    let s = Arc::new(s);
+    let started = Instant::now();
+    for _ in 0..JOBS / BATCH {
+        s.job_insert_many((0..BATCH).map(|_| job("q")).collect())
+            .await
+            .unwrap();
+    }
+    let enqueue = started.elapsed();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move {
+                let mut done = 0;
+                loop {
+                    let jobs = s.job_fetch(fetch(&["q"], 100)).await.unwrap();
+                    if jobs.is_empty() {
+                        return done;
+                    }
+                    done += jobs.len();
+                    let finishes = jobs
+                        .into_iter()
+                        .map(|j| JobFinish {
+                            id: j.id,
+                            lease_token: j.lease_token.unwrap(),
+                            transition: Transition::Complete { result: None },
+                            require_lease_expired: false,
+                        })
+                        .collect();
+                    for r in s.job_finish_many(finishes).await.unwrap() {
+                        r.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for w in workers {
+        done += w.await.unwrap();
+    }
+    let drain = started.elapsed();
+    assert_eq!(done, JOBS);
+    println!(
+        "enqueue {:.0} jobs/s, fetch+complete {:.0} jobs/s; {:?}",
+        JOBS as f64 / enqueue.as_secs_f64(),
+        JOBS as f64 / drain.as_secs_f64(),
+        s.stats()
+    );
+}
