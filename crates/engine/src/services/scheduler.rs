@@ -29,12 +29,6 @@ async fn promote_all(engine: &Engine) -> Result<(), buzzer_store::StoreError> {
         if promoted.is_empty() {
             return Ok(());
         }
-        let mut queues: Vec<&str> = promoted.iter().map(|p| p.queue.as_str()).collect();
-        queues.sort_unstable();
-        queues.dedup();
-        for q in queues {
-            engine.inner.notifier.wake_queue(q);
-        }
         let watched = engine
             .inner
             .notifier
@@ -45,6 +39,13 @@ async fn promote_all(engine: &Engine) -> Result<(), buzzer_store::StoreError> {
                 Err(EngineError::NotFound(_)) => {}
                 Err(e) => tracing::warn!(error = %e, "could not read a promoted job"),
             }
+        }
+        // Watchers hear `available` before fetchers are woken, so they never miss it.
+        let mut queues: Vec<&str> = promoted.iter().map(|p| p.queue.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        for q in queues {
+            engine.inner.notifier.wake_queue(q);
         }
         engine.emit(ServiceEvent::Promoted(promoted.len()));
         if promoted.len() < BATCH as usize {
