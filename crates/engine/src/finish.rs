@@ -81,6 +81,12 @@ impl Engine {
         self.finish(id, req.lease_token, outcome).await
     }
 
+    /// Hands a leased job back without counting the attempt, for a worker that is shutting
+    /// down: the job is `available` again at once instead of sitting out its lease.
+    pub async fn release(&self, id: JobId, lease_token: String) -> Result<Job, EngineError> {
+        self.finish(id, lease_token, Outcome::Released).await
+    }
+
     /// Applies a worker's outcome to one leased job.
     pub async fn finish(
         &self,

@@ -20,6 +20,9 @@ pub enum Outcome {
     Cancelled {
         error: Option<ErrorInput>,
     },
+    /// The worker stopped before finishing (graceful shutdown): hand the job back at once,
+    /// without counting the attempt.
+    Released,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +39,7 @@ impl Outcome {
             Outcome::Completed { result } => Ok(Transition::Complete { result }),
             Outcome::Dead { error } => Ok(Transition::Dead { error }),
             Outcome::Cancelled { error } => Ok(Transition::Cancel { error }),
+            Outcome::Released => Ok(Transition::Release),
             Outcome::Retry(r) => Err(r),
         }
     }

@@ -118,6 +118,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .route("/v1/jobs/{id}/complete", post(worker::complete))
         .route("/v1/jobs/{id}/fail", post(worker::fail))
         .route("/v1/jobs/{id}/heartbeat", post(worker::heartbeat))
+        .route("/v1/jobs/{id}/release", post(worker::release))
         .route("/v1/acks", post(worker::acks))
         .route("/v1/queues", get(queues::list))
         .route("/v1/queues/{queue}", get(queues::get))

@@ -635,3 +635,53 @@ pub async fn retryable_job_becomes_available_within_a_second_of_its_time<F: Stor
         "handed out {gap} ms after its time (must be within [0, 1000))"
     );
 }
+
+pub async fn release_hands_the_job_back_at_once_without_counting_the_attempt<F: StoreFactory>(
+    factory: F,
+) {
+    let ctx = TestContext::new(factory).await;
+    ctx.put("q", json!({"work": 1})).await;
+    let leased = ctx.fetch_lease("q", 3_600_000).await;
+    assert_eq!(leased.attempt, 1);
+
+    let released = ctx
+        .engine()
+        .release(leased.id, token(&leased))
+        .await
+        .unwrap();
+    assert_eq!(released.state, JobState::Available);
+    assert_eq!(released.attempt, 0, "the attempt does not count");
+    assert!(released.errors.is_empty(), "no error is recorded");
+    assert_eq!(released.lease_expires_at, None);
+    assert_eq!(
+        released.scheduled_at, leased.scheduled_at,
+        "it keeps its place"
+    );
+
+    let again = ctx.fetch_wait("q").await;
+    assert_eq!((again.id, again.attempt), (leased.id, 1));
+    assert_ne!(token(&again), token(&leased), "a fresh lease");
+}
+
+pub async fn stale_token_release_is_rejected_and_changes_nothing<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    let (first, second) = second_attempt(&ctx).await;
+    let before = snapshot(&ctx.get(first.id).await);
+    assert_lease_lost(
+        ctx.engine().release(first.id, token(&first)).await,
+        "release with the first attempt's token",
+    );
+    assert_eq!(
+        snapshot(&ctx.get(first.id).await),
+        before,
+        "nothing changed"
+    );
+    assert_eq!(
+        ctx.engine()
+            .release(second.id, token(&second))
+            .await
+            .unwrap()
+            .state,
+        JobState::Available
+    );
+}

@@ -130,6 +130,8 @@ macro_rules! conformance_tests {
                 lease_expired_lists_only_expired_leases_with_tokens,
                 scheduled_job_becomes_available_within_a_second_of_its_time,
                 retryable_job_becomes_available_within_a_second_of_its_time,
+                release_hands_the_job_back_at_once_without_counting_the_attempt,
+                stale_token_release_is_rejected_and_changes_nothing,
             ],
             retries: [
                 defaults_are_visible_on_the_job,
@@ -178,6 +180,7 @@ macro_rules! conformance_tests {
                 ordering_keys_are_per_queue,
                 keyless_jobs_are_not_held_back,
                 waiting_fetch_wakes_when_the_head_finishes,
+                released_head_keeps_its_key,
             ],
             clock: [
                 delay_is_added_to_the_store_clock_exactly,
@@ -216,6 +219,7 @@ macro_rules! conformance_tests {
                 list_filters_by_queue_state_and_tag,
                 job_fields_round_trip_exactly,
                 unknown_job_reads_as_none,
+                release_of_a_cancel_requested_job_cancels_it,
             ],
             wakeups: [
                 long_poll_fetch_wakes_on_enqueue_from_another_task,

@@ -305,3 +305,17 @@ pub async fn waiting_fetch_wakes_when_the_head_finishes<F: StoreFactory>(factory
         "woke {took:?} after the head completed"
     );
 }
+
+pub async fn released_head_keeps_its_key<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    let head = ctx.enqueue("q", keyed("k", json!({"n": 1}))).await;
+    let next = ctx.enqueue("q", keyed("k", json!({"n": 2}))).await;
+    let got = assert_fetches(&ctx, &["q"], &[&head]).await;
+    ctx.engine()
+        .release(head.id, crate::support::token(&got[0]))
+        .await
+        .unwrap();
+    let got = assert_fetches(&ctx, &["q"], &[&head]).await;
+    ctx.complete(&got[0]).await;
+    assert_fetches(&ctx, &["q"], &[&next]).await;
+}

@@ -519,3 +519,17 @@ pub async fn unknown_job_reads_as_none<F: StoreFactory>(factory: F) {
     );
     assert_not_found(ctx.engine().get(JobId(987_654_321)).await, "get");
 }
+
+pub async fn release_of_a_cancel_requested_job_cancels_it<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    ctx.put("q", json!({})).await;
+    let job = ctx.fetch_one("q").await;
+    ctx.engine().cancel(job.id).await.unwrap();
+    let released = ctx
+        .engine()
+        .release(job.id, crate::support::token(&job))
+        .await
+        .unwrap();
+    assert_eq!(released.state, JobState::Cancelled);
+    assert!(released.finished_at.is_some());
+}

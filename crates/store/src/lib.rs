@@ -40,9 +40,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// result per item is the updated job, [`StoreError::LeaseLost`] when the guard failed, or
     /// [`StoreError::NotFound`].
     ///
-    /// A failure transition records `{attempt, at, message, ..details}` in `errors`. A `Retry`
-    /// of a job whose cancellation was requested cancels it instead. When a job with an
-    /// `ordering_key` reaches a terminal state, the next job of its key becomes fetchable.
+    /// A failure transition records `{attempt, at, message, ..details}` in `errors` (detail
+    /// fields named `attempt`, `at` or `message` are dropped). A `Retry` or `Release` of a job
+    /// whose cancellation was requested cancels it instead. When a job with an `ordering_key`
+    /// reaches a terminal state, the next job of its key becomes fetchable.
     async fn job_finish_many(
         &self,
         finishes: Vec<JobFinish>,

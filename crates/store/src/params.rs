@@ -78,6 +78,11 @@ pub enum Transition {
     Cancel {
         error: Option<ErrorInput>,
     },
+    /// Back to `available` at once, without counting the attempt (`attempt` goes back down by
+    /// one, no error is recorded): the worker stopped before finishing, e.g. in a graceful
+    /// shutdown, and the job should not sit out its lease. A release of a job whose
+    /// cancellation was requested cancels it instead.
+    Release,
 }
 
 impl Transition {
@@ -87,6 +92,7 @@ impl Transition {
             Transition::Retry { .. } => JobState::Retryable,
             Transition::Dead { .. } => JobState::Dead,
             Transition::Cancel { .. } => JobState::Cancelled,
+            Transition::Release => JobState::Available,
         }
     }
 }

@@ -19,7 +19,8 @@ pub use queue::{QueueInfo, StateCounts};
 pub use requests::{
     Ack, AckResult, AcksRequest, AcksResponse, BackoffSpec, BatchEnqueueRequest, CompleteRequest,
     DeadRetryRequest, EnqueueRequest, ErrorInput, FailRequest, FetchRequest, FetchResponse,
-    HeartbeatRequest, HeartbeatResponse, JobListResponse, QueueListResponse, RetriedResponse,
+    HeartbeatRequest, HeartbeatResponse, JobListResponse, QueueListResponse, ReleaseRequest,
+    RetriedResponse,
 };
 pub use state::{JobState, ParseStateError};
 pub use time::{ms_to_timestamp, timestamp_to_ms};

@@ -99,6 +99,13 @@ pub struct CompleteRequest {
     pub result: Option<Box<RawValue>>,
 }
 
+/// `POST /v1/jobs/{id}/release`: hand a leased job back without counting the attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    pub lease_token: String,
+}
+
 /// The error a worker reports with a failed attempt: a message plus any fields it likes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorInput {

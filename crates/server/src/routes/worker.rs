@@ -4,7 +4,7 @@
 use axum::{extract::State, http::StatusCode, response::Response};
 use buzzer_types::{
     AckResult, AcksRequest, AcksResponse, CompleteRequest, FailRequest, FetchRequest,
-    FetchResponse, HeartbeatRequest, JobId,
+    FetchResponse, HeartbeatRequest, JobId, ReleaseRequest,
 };
 
 use crate::{
@@ -38,6 +38,19 @@ pub(crate) async fn fail(
     JsonBody(req): JsonBody<FailRequest>,
 ) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &state.engine.fail(id, req).await?))
+}
+
+/// `POST /v1/jobs/{id}/release`: back to `available` at once without counting the attempt,
+/// for a worker that shuts down before finishing; 409 `lease-lost` for a stale token.
+pub(crate) async fn release(
+    State(state): State<AppState>,
+    JobIdPath(id): JobIdPath,
+    JsonBody(req): JsonBody<ReleaseRequest>,
+) -> Result<Response, ApiError> {
+    Ok(json(
+        StatusCode::OK,
+        &state.engine.release(id, req.lease_token).await?,
+    ))
 }
 
 /// `POST /v1/jobs/{id}/heartbeat`: `{"lease_expires_at", "cancel_requested"}`.

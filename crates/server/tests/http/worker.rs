@@ -224,3 +224,32 @@ async fn fetch_rejects_bad_requests_naming_the_field() {
     .await
     .invalid_field("queues[0]");
 }
+
+#[tokio::test]
+async fn release_hands_a_job_back_and_a_stale_token_gets_409() {
+    let s = TestServer::start().await;
+    s.enqueue("rel", json!(1)).await;
+    let job = s.fetch("rel", 1).await.remove(0);
+    let (id, token) = (job["id"].as_str().unwrap(), &job["lease_token"]);
+
+    let released = s
+        .post(
+            &format!("/v1/jobs/{id}/release"),
+            json!({"lease_token": token}),
+        )
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.text);
+    let released = released.json();
+    assert_eq!(released["state"], "available");
+    assert_eq!(released["attempt"], 0);
+    assert_eq!(released["errors"], json!([]));
+
+    let again = s
+        .post(
+            &format!("/v1/jobs/{id}/release"),
+            json!({"lease_token": token}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(s.fetch("rel", 1).await[0]["attempt"], 1);
+}

@@ -75,6 +75,18 @@ fn finish_one(
             let entry = error.as_ref().map(entry).transpose()?;
             end(conn, finish.id, "cancelled", now, entry)?
         }
+        Transition::Release if leased.cancel_requested => {
+            end(conn, finish.id, "cancelled", now, None)?
+        }
+        // The attempt did not run to an outcome, so it does not count; the job keeps its
+        // place (id and scheduled_at) and, if it heads an ordering key, its key.
+        Transition::Release => conn
+            .prepare_cached(concat!(
+                "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
+                 lease_token = NULL, lease_expires_at = NULL WHERE id = ?1 RETURNING ",
+                job_columns!()
+            ))?
+            .query_row(params![finish.id.0], row::job)?,
     };
     if job.state.is_terminal()
         && let Some(key) = &leased.ordering_key
