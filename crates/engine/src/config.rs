@@ -24,6 +24,11 @@ pub struct EngineConfig {
     /// normally wake exactly when the next job is due; this only bounds how late they notice
     /// work written by another node.
     pub max_idle: Duration,
+    /// This process's id in leader election (random unless set).
+    pub node_id: String,
+    /// How long a leader's term lasts without renewal (5 s); it renews every third of that.
+    /// With a multi-node store, a dead leader's services move to another node within it.
+    pub leader_ttl: Duration,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +42,12 @@ impl Default for EngineConfig {
             prune_interval: Duration::from_secs(60),
             prune_batch: 1_000,
             max_idle: Duration::from_secs(1),
+            node_id: random_node_id(),
+            leader_ttl: Duration::from_secs(5),
         }
     }
+}
+
+fn random_node_id() -> String {
+    format!("node-{:016x}", rand::random::<u64>())
 }

@@ -29,7 +29,10 @@ mod policy;
 mod services;
 mod wait;
 
-use std::sync::{Arc, atomic::AtomicI64};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicI64, Ordering},
+};
 
 pub use buzzer_store::{Inserted, JobList, Store};
 pub use config::EngineConfig;
@@ -59,6 +62,8 @@ struct Inner {
     rescuer_nudge: Notify,
     /// When the rescuer plans to wake (local ms), so only an earlier lease nudges it.
     rescuer_wake_at: AtomicI64,
+    /// Whether this node runs the scheduler, rescuer and pruner (see the elector service).
+    leader: AtomicBool,
     events: broadcast::Sender<ServiceEvent>,
     /// Cancelled by [`Engine::shutdown`]: services stop and long-polls answer at once.
     closing: CancellationToken,
@@ -75,6 +80,7 @@ impl Engine {
                 scheduler_nudge: Notify::new(),
                 rescuer_nudge: Notify::new(),
                 rescuer_wake_at: AtomicI64::new(i64::MAX),
+                leader: AtomicBool::new(false),
                 events,
                 closing: CancellationToken::new(),
             }),
@@ -103,6 +109,11 @@ impl Engine {
     /// (SSE) end on it.
     pub async fn closed(&self) {
         self.inner.closing.cancelled().await;
+    }
+
+    /// Whether this node currently runs the background services.
+    pub fn is_leader(&self) -> bool {
+        self.inner.leader.load(Ordering::Acquire)
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -40,6 +40,18 @@ impl Notifier {
         }
     }
 
+    pub(crate) fn wake_all_queues(&self) {
+        let map = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        for n in map.values() {
+            n.notify_waiters();
+        }
+    }
+
+    pub(crate) fn all_watched(&self) -> Vec<JobId> {
+        let map = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        map.keys().copied().collect()
+    }
+
     pub(crate) fn is_watched(&self) -> bool {
         self.watcher_count.load(Ordering::Acquire) > 0
     }

@@ -103,4 +103,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Flushes and closes; later calls answer [`StoreError::Unavailable`].
     async fn close(&self) -> Result<(), StoreError>;
+
+    /// Tries to become, or stay, the one node that runs the background services (scheduler,
+    /// rescuer, pruner, cron) for `ttl_ms`. A store that serves a single process is always
+    /// the leader.
+    async fn leader_attempt_elect(&self, params: LeaderElect) -> Result<bool, StoreError> {
+        let _ = params;
+        Ok(true)
+    }
+
+    /// Gives leadership up at shutdown, so another node takes over at once instead of after
+    /// the ttl.
+    async fn leader_resign(&self, node_id: &str) -> Result<(), StoreError> {
+        let _ = node_id;
+        Ok(())
+    }
+
+    /// Changes committed by other processes sharing this database (PostgreSQL's
+    /// `LISTEN/NOTIFY`), so long-polls, hybrid waits and SSE streams here wake for them. A
+    /// store that serves a single process has none: the engine sees every change itself.
+    fn change_feed(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 }

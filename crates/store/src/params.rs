@@ -143,3 +143,29 @@ pub struct JobPrune {
     pub dead_retention_ms: u64,
     pub limit: u32,
 }
+
+/// One attempt to become, or stay, the node that runs the background services.
+#[derive(Debug, Clone)]
+pub struct LeaderElect {
+    /// This node's id, unique per process.
+    pub node_id: String,
+    /// How long the leadership holds without renewal; a dead leader is replaced after it.
+    pub ttl_ms: u64,
+}
+
+/// A change committed by a process that shares this database, so waiters here wake for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A job changed state (inserted, fetched, finished, promoted, released, …).
+    Job {
+        id: JobId,
+        queue: String,
+        state: JobState,
+    },
+    /// Jobs of a queue may have become fetchable without a state change of their own (a
+    /// resumed queue, an ordering key released).
+    QueueReady { queue: String },
+    /// The feed was interrupted and changes may have been missed: every waiter should look
+    /// again.
+    Resync,
+}

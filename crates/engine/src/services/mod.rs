@@ -1,5 +1,8 @@
-//! Background services. Each runs as one task per engine; with a multi-node store only the
-//! elected leader will run them (see the PostgreSQL store).
+//! Background services. Each runs as one task per engine. The **elector** keeps this node's
+//! leadership (a store serving one process always grants it); the scheduler, rescuer and
+//! pruner only work while this node leads, so with PostgreSQL exactly one node runs them and
+//! another takes over within `leader_ttl` when it dies. The **listener** runs on every node and
+//! turns changes committed by other nodes into local wake-ups.
 //!
 //! | service   | moves jobs                                  | wakes                               |
 //! |-----------|---------------------------------------------|-------------------------------------|
@@ -7,6 +10,8 @@
 //! | rescuer   | `running` with an expired lease → retry/dead | at the next lease expiry, or nudged |
 //! | pruner    | deletes old terminal jobs in small batches  | every `prune_interval`              |
 
+mod elector;
+mod listener;
 mod pruner;
 mod rescuer;
 mod scheduler;
@@ -27,6 +32,8 @@ pub enum ServiceEvent {
     Rescued(usize),
     /// Old terminal jobs were deleted.
     Pruned(u64),
+    /// This node became (`true`) or stopped being (`false`) the leader.
+    Leader(bool),
 }
 
 /// The running services; [`Services::join`] waits for them after [`Engine::shutdown`].
@@ -50,11 +57,15 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 impl Engine {
     /// Starts the scheduler, rescuer and pruner on the current tokio runtime.
     pub fn start_services(&self) -> Services {
-        let handles = vec![
+        let mut handles = vec![
+            tokio::spawn(elector::run(self.clone())),
             tokio::spawn(scheduler::run(self.clone())),
             tokio::spawn(rescuer::run(self.clone())),
             tokio::spawn(pruner::run(self.clone())),
         ];
+        if let Some(feed) = self.inner.store.change_feed() {
+            handles.push(tokio::spawn(listener::run(self.clone(), feed)));
+        }
         Services { handles }
     }
 

@@ -3,14 +3,22 @@ use buzzer_store::{JobPrune, StoreError};
 use crate::{Engine, ServiceEvent};
 
 pub(super) async fn run(engine: Engine) {
+    let config = &engine.inner.config;
     loop {
-        if let Err(e) = prune_all(&engine).await
-            && !engine.pause_after_error("pruner", e).await
-        {
-            return;
-        }
+        // A node that does not lead looks again soon, so a new leader prunes without waiting
+        // a whole interval.
+        let pause = if engine.is_leader() {
+            if let Err(e) = prune_all(&engine).await
+                && !engine.pause_after_error("pruner", e).await
+            {
+                return;
+            }
+            config.prune_interval
+        } else {
+            config.max_idle.min(config.prune_interval)
+        };
         tokio::select! {
-            _ = tokio::time::sleep(engine.inner.config.prune_interval) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = engine.inner.closing.cancelled() => return,
         }
     }

@@ -8,9 +8,13 @@ const BATCH: u32 = 500;
 
 pub(super) async fn run(engine: Engine) {
     loop {
-        let due = match rescue_all(&engine).await {
-            Ok(()) => engine.inner.store.job_next_lease_expiry().await,
-            Err(e) => Err(e),
+        let due = if !engine.is_leader() {
+            Ok(None)
+        } else {
+            match rescue_all(&engine).await {
+                Ok(()) => engine.inner.store.job_next_lease_expiry().await,
+                Err(e) => Err(e),
+            }
         };
         let keep_going = match due {
             Ok(due) => {

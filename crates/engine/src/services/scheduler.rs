@@ -5,9 +5,13 @@ const BATCH: u32 = 1_000;
 
 pub(super) async fn run(engine: Engine) {
     loop {
-        let due = match promote_all(&engine).await {
-            Ok(()) => engine.inner.store.job_next_due_at().await,
-            Err(e) => Err(e),
+        let due = if !engine.is_leader() {
+            Ok(None)
+        } else {
+            match promote_all(&engine).await {
+                Ok(()) => engine.inner.store.job_next_due_at().await,
+                Err(e) => Err(e),
+            }
         };
         let keep_going = match due {
             Ok(due) => {
