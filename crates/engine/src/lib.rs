@@ -24,6 +24,8 @@ mod enqueue;
 mod error;
 mod finish;
 mod manage;
+mod metered;
+mod metrics;
 mod notify;
 mod policy;
 mod services;
@@ -37,6 +39,7 @@ use std::sync::{
 pub use buzzer_store::{Inserted, JobList, Store};
 pub use config::EngineConfig;
 pub use error::EngineError;
+pub use metrics::{EngineMetrics, JobTotals};
 pub use notify::JobWatch;
 pub use policy::{Outcome, RetryRequest, backoff_delay_ms, resolve, retry_transition};
 pub use services::{ServiceEvent, Services};
@@ -53,7 +56,10 @@ pub struct Engine {
 
 #[derive(Debug)]
 struct Inner {
+    /// The store, wrapped in the metered layer: every call is traced and timed, every
+    /// transition counted.
     store: Arc<dyn Store>,
+    metrics: Arc<EngineMetrics>,
     config: EngineConfig,
     notifier: Arc<Notifier>,
     /// Wakes the scheduler early: a job was scheduled or began a backoff.
@@ -72,9 +78,12 @@ struct Inner {
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Engine {
         let (events, _) = broadcast::channel(1024);
+        let metrics = Arc::new(EngineMetrics::new());
+        let store: Arc<dyn Store> = Arc::new(metered::Metered::new(store, metrics.clone()));
         Engine {
             inner: Arc::new(Inner {
                 store,
+                metrics,
                 config,
                 notifier: Arc::new(Notifier::default()),
                 scheduler_nudge: Notify::new(),
@@ -89,6 +98,12 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Job counters, wait and run times and store call durations, for `/metrics` and the
+    /// dashboard.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.inner.metrics
     }
 
     pub fn config(&self) -> &EngineConfig {
