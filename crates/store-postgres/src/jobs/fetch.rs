@@ -1,0 +1,67 @@
+//! Fetch: lease the best available jobs in one statement.
+
+use std::cmp::Reverse;
+
+use buzzer_store::JobFetch;
+use buzzer_types::Job;
+
+use crate::{
+    clock::{ms, now},
+    db::Db,
+    error::Error,
+    row::{self, job_columns, notifying},
+};
+
+/// Each named queue that exists and is not paused is walked separately down the
+/// `buzzer_jobs_fetch` index (`priority DESC, id`), taking its best `$2` rows with
+/// `FOR UPDATE SKIP LOCKED`: rows another node is leasing right now are stepped over instead of
+/// waited for, so concurrent fetchers never queue behind each other. The best `$2` of those are
+/// leased in the same statement under fresh random tokens and announced: one round trip.
+///
+/// One walk per queue keeps every walk an index scan that stops at its limit; a single
+/// `queue = ANY(…)` walk would have to sort every available row of those queues. A row locked
+/// by one queue's walk but not picked stays locked only until this statement commits.
+pub(crate) const FETCH: &str = notifying!(concat!(
+    "UPDATE buzzer_jobs AS j SET state = 'running', attempt = j.attempt + 1, \
+       lease_token = replace(gen_random_uuid()::text, '-', ''), \
+       lease_expires_at = ",
+    now!(),
+    " + $3::int8 * interval '1 millisecond', started_at = ",
+    now!(),
+    ", worker_id = $4 \
+     FROM (SELECT c.id FROM unnest($1::text[]) AS q(name) \
+           JOIN buzzer_queues bq ON bq.name = q.name AND NOT bq.paused \
+           CROSS JOIN LATERAL (\
+             SELECT f.id, f.priority FROM buzzer_jobs f \
+             WHERE f.queue = q.name AND f.state = 'available' AND NOT f.blocked \
+             ORDER BY f.priority DESC, f.id LIMIT $2 \
+             FOR UPDATE SKIP LOCKED) c \
+           ORDER BY c.priority DESC, c.id LIMIT $2) AS picked \
+     WHERE j.id = picked.id RETURNING ",
+    job_columns!()
+));
+
+/// Leases up to `max_jobs` across the named queues, best first.
+pub(crate) async fn fetch(db: &impl Db, params: JobFetch) -> Result<Vec<Job>, Error> {
+    if params.max_jobs == 0 || params.queues.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut queues = params.queues;
+    queues.sort_unstable();
+    queues.dedup();
+    let rows = db
+        .rows(
+            FETCH,
+            &[
+                &queues,
+                &i64::from(params.max_jobs),
+                &ms(params.lease_ms),
+                &params.worker_id,
+            ],
+        )
+        .await?;
+    let mut jobs = rows.iter().map(row::job).collect::<Result<Vec<_>, _>>()?;
+    // RETURNING has no order of its own.
+    jobs.sort_unstable_by_key(|j| (Reverse(j.priority), j.id));
+    Ok(jobs)
+}

@@ -1,0 +1,426 @@
+//! Buzzer's multi-node store: many `buzzer serve` processes and workers on one PostgreSQL.
+//!
+//! - **Fetch** leases with `FOR UPDATE SKIP LOCKED`, walking a partial index per queue, in
+//!   one round trip for a whole batch; concurrent fetchers on any node step over each other's
+//!   rows instead of waiting.
+//! - **Wake-ups across nodes**: every transaction that changes job states sends a compact
+//!   `NOTIFY` on commit; each store `LISTEN`s on a dedicated connection and offers the changes
+//!   as [`Store::change_feed`], which the engine turns into local wake-ups (long-polls, hybrid
+//!   waits, SSE streams).
+//! - **Leader election**: a `buzzer_leader` row with a ttl on the database's clock decides
+//!   which node runs the scheduler, rescuer and pruner.
+//! - **Transactional enqueue**: [`enqueue_in_transaction`] inserts jobs inside the caller's own
+//!   transaction; they exist (and workers hear of them) only if it commits.
+//! - **Time** is the database's `now()` (one instant per transaction), in whole milliseconds.
+//! - **Migrations** are embedded (`migrations/*.sql`), recorded in `buzzer_migrations`, and
+//!   applied under an advisory lock, so nodes starting together are safe.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), buzzer_store::StoreError> {
+//! use buzzer_store::Store;
+//! use buzzer_store_postgres::{PgOptions, PgStore};
+//!
+//! let store = PgStore::connect("postgres://buzzer@db.internal/app", PgOptions::default()).await?;
+//! println!("{:?}", store.queue_list().await?);
+//! store.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod clock;
+mod connect;
+mod db;
+mod error;
+mod jobs;
+mod leader;
+mod listen;
+mod migrate;
+mod notify;
+mod options;
+mod queues;
+mod row;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use buzzer_store::{
+    Change, Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
+    JobRetryDead, LeaderElect, Promoted, Store, StoreError,
+};
+use buzzer_types::{Job, JobId, QueueInfo};
+use deadpool_postgres::{Object, Pool};
+use jiff::Timestamp;
+use tokio::sync::broadcast;
+
+pub use connect::ConnectError;
+pub use migrate::{MIGRATIONS, MigrateProgress, MigrateReport, Migration, latest};
+pub use options::PgOptions;
+/// The driver this crate speaks, so [`enqueue_in_transaction`] callers use the same version.
+pub use tokio_postgres;
+
+use crate::{db::Db, listen::Listener};
+
+/// The PostgreSQL [`Store`]: a connection pool, a change listener and the SQL. Connect one per
+/// process and share it (e.g. in an `Arc`); any number of processes may connect to the same
+/// database and schema.
+pub struct PgStore {
+    pool: Pool,
+    feed: broadcast::Sender<Change>,
+    listener: Listener,
+    /// `buzzer_changes:<schema>`.
+    channel: String,
+    /// Sent with this store's notifications, so its listener skips them: the engine above this
+    /// store has already seen those changes.
+    origin: String,
+    schema: String,
+    shown: String,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.shown)
+            .field("schema", &self.schema)
+            .field("origin", &self.origin)
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`, with any
+    /// parameter the driver knows, e.g. `options=-csearch_path%3Dbuzzer`, plus Buzzer's own
+    /// `schema=NAME`), applies pending migrations (see [`PgOptions::migrate`]) and starts
+    /// listening for changes made by other nodes.
+    ///
+    /// Fails with [`StoreError::Unavailable`] when the database cannot be reached, and with
+    /// [`StoreError::Backend`] (a [`ConnectError`] naming the cause) for a bad URL or schema
+    /// name, a failed migration, or a schema written by a newer Buzzer. Connections are
+    /// unencrypted (`NoTls`): use a private network or a local TLS tunnel.
+    ///
+    /// ```no_run
+    /// use buzzer_store_postgres::{PgOptions, PgStore};
+    /// # async fn demo() -> Result<(), buzzer_store::StoreError> {
+    /// let opts = PgOptions { schema: Some("buzzer".into()), ..PgOptions::default() };
+    /// let store = PgStore::connect("postgres://buzzer@127.0.0.1/app", opts).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str, opts: PgOptions) -> Result<PgStore, StoreError> {
+        let target = connect::target(url, &opts)?;
+        let origin = format!("{:016x}", rand::random::<u64>());
+        let session = target.session(&origin);
+        let pool = connect::pool(session.clone(), &opts)?;
+        let named = |e: StoreError| named(&target.shown, e);
+        let mut client = pool.get().await.map_err(|e| named(error::pool(e)))?;
+        if opts.migrate {
+            migrate::migrate(&mut client, target.schema.as_deref(), &mut |_| {})
+                .await
+                .map_err(|e| named(e.into()))?;
+        } else {
+            migrate::check(&client).await.map_err(|e| named(e.into()))?;
+        }
+        let schema = migrate::resolved_schema(&**client)
+            .await
+            .map_err(|e| named(e.into()))?;
+        connect::check_schema(&schema).map_err(|m| {
+            named(StoreError::backend(ConnectError(format!(
+                "Buzzer's schema {schema:?}: {m}"
+            ))))
+        })?;
+        drop(client);
+        let channel = listen::channel(&schema);
+        let (feed, _) = broadcast::channel(listen::FEED_CAPACITY);
+        let listener = Listener::start(
+            session,
+            channel.clone(),
+            origin.clone(),
+            feed.clone(),
+            opts.listener_check,
+        )
+        .await
+        .map_err(|e| named(error::pg(e)))?;
+        tracing::debug!(url = %target.shown, %schema, "PostgreSQL store connected");
+        Ok(PgStore {
+            pool,
+            feed,
+            listener,
+            channel,
+            origin,
+            schema,
+            shown: target.shown,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The schema that holds Buzzer's tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(error::closed());
+        }
+        self.pool.get().await.map_err(error::pool)
+    }
+}
+
+/// Applies pending migrations to the database at `url` (see [`PgStore::connect`] for the URL
+/// and [`PgOptions::schema`]), reporting each step to `progress`: what `buzzer migrate` runs.
+/// Safe while other nodes run or start: migrations take an advisory lock.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), buzzer_store::StoreError> {
+/// use buzzer_store_postgres::{MigrateProgress, PgOptions, migrate};
+///
+/// let report = migrate("postgres://buzzer@127.0.0.1/app", &PgOptions::default(), |p| {
+///     if let MigrateProgress::Applying(m) = p {
+///         println!("applying {:04}_{}", m.version, m.name);
+///     }
+/// })
+/// .await?;
+/// println!("schema {} at version {}", report.schema, report.to);
+/// # Ok(()) }
+/// ```
+pub async fn migrate(
+    url: &str,
+    opts: &PgOptions,
+    mut progress: impl FnMut(MigrateProgress) + Send,
+) -> Result<MigrateReport, StoreError> {
+    let target = connect::target(url, opts)?;
+    let (mut client, connection) = target
+        .session("migrate")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| named(&target.shown, error::pg(e)))?;
+    let driver = tokio::spawn(connection);
+    let report = migrate::migrate(&mut client, target.schema.as_deref(), &mut progress)
+        .await
+        .map_err(|e| named(&target.shown, e.into()));
+    drop(client);
+    let _ = driver.await;
+    report
+}
+
+/// Inserts jobs inside the caller's own transaction: they exist only if that transaction
+/// commits, and only then does PostgreSQL deliver the notification that wakes waiting
+/// fetchers on every node (the outbox pattern, without an outbox). Same rules as
+/// [`Store::job_insert_many`]: idempotency keys answer the existing job (`created = false`),
+/// ordering keys queue behind their unfinished predecessors.
+///
+/// The transaction's connection must resolve Buzzer's tables through its `search_path` (the
+/// default `public`, or e.g. `SET LOCAL search_path = buzzer` for a separate schema), and the
+/// schema must be migrated. The jobs are taken as given: queue names, priorities and sizes are
+/// not validated here (the engine validates requests before they become [`JobInsert`]s). A
+/// job with an ordering key takes that key's advisory lock until the transaction ends.
+///
+/// ```no_run
+/// # async fn demo(order_id: i64) -> Result<(), Box<dyn std::error::Error>> {
+/// use buzzer_store::{JobInsert, RunAt};
+/// use buzzer_store_postgres::{enqueue_in_transaction, tokio_postgres};
+/// use buzzer_types::{Backoff, RawValue};
+///
+/// let (mut client, connection) =
+///     tokio_postgres::connect("postgres://app@127.0.0.1/app", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+///
+/// let tx = client.transaction().await?;
+/// tx.execute("UPDATE orders SET status = 'paid' WHERE id = $1", &[&order_id]).await?;
+/// let receipt = JobInsert {
+///     queue: "receipts".into(),
+///     payload: RawValue::from_string(format!(r#"{{"order": {order_id}}}"#))?,
+///     priority: 0,
+///     run_at: RunAt::Now,
+///     max_attempts: 20,
+///     backoff: Backoff::default(),
+///     timeout_ms: None,
+///     idempotency_key: Some(format!("receipt-{order_id}")),
+///     ordering_key: None,
+///     tags: vec![],
+///     metadata: Default::default(),
+/// };
+/// let inserted = enqueue_in_transaction(&tx, vec![receipt]).await?;
+/// tx.commit().await?; // the order and its receipt job, or neither
+/// println!("job {}", inserted[0].job.id);
+/// # Ok(()) }
+/// ```
+pub async fn enqueue_in_transaction(
+    tx: &tokio_postgres::Transaction<'_>,
+    jobs: Vec<JobInsert>,
+) -> Result<Vec<Inserted>, StoreError> {
+    Ok(jobs::insert_many(tx, jobs).await?)
+}
+
+/// Names the database in a connect-time error.
+fn named(shown: &str, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => {
+            StoreError::Unavailable(format!("cannot reach PostgreSQL at {shown}: {m}"))
+        }
+        StoreError::Backend(inner) => {
+            StoreError::backend(ConnectError(format!("PostgreSQL at {shown}: {inner}")))
+        }
+        other => other,
+    }
+}
+
+/// The hot statements with names, for the plan checks in `tests/plans.rs`. Not a stable API.
+#[doc(hidden)]
+pub fn hot_statements() -> Vec<(&'static str, &'static str)> {
+    use jobs::statements::*;
+    vec![
+        ("fetch", FETCH),
+        ("promote", PROMOTE),
+        ("prune_finished", PRUNE_FINISHED),
+        ("prune_dead", PRUNE_DEAD),
+        ("release_next", RELEASE_NEXT),
+        ("lease_expired", LEASE_EXPIRED),
+        ("next_due", NEXT_DUE),
+        ("next_lease_expiry", NEXT_LEASE_EXPIRY),
+    ]
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn job_insert_many(&self, jobs: Vec<JobInsert>) -> Result<Vec<Inserted>, StoreError> {
+        let mut client = self.client().await?;
+        if jobs.iter().any(|j| j.ordering_key.is_some()) {
+            // Key locks, insert and head hand-over belong in one transaction.
+            let tx = client.transaction().await.map_err(error::pg)?;
+            let inserted = jobs::insert_many(&tx, jobs).await?;
+            tx.commit().await.map_err(error::pg)?;
+            Ok(inserted)
+        } else {
+            // One statement: its own transaction.
+            Ok(jobs::insert_many(&*client, jobs).await?)
+        }
+    }
+
+    async fn job_fetch(&self, params: JobFetch) -> Result<Vec<Job>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::fetch(&*client, params).await?)
+    }
+
+    async fn job_finish_many(
+        &self,
+        finishes: Vec<JobFinish>,
+    ) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
+        let mut client = self.client().await?;
+        Ok(jobs::finish_many(&mut client, finishes).await?)
+    }
+
+    async fn job_heartbeat(&self, params: JobHeartbeat) -> Result<Heartbeat, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::heartbeat(&*client, params).await?)
+    }
+
+    async fn job_cancel(&self, id: JobId) -> Result<Job, StoreError> {
+        let mut client = self.client().await?;
+        Ok(jobs::cancel(&mut client, id).await?)
+    }
+
+    async fn job_retry(&self, id: JobId) -> Result<Job, StoreError> {
+        let mut client = self.client().await?;
+        Ok(jobs::retry(&mut client, id).await?)
+    }
+
+    async fn job_retry_dead(&self, params: JobRetryDead) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        Ok(jobs::retry_dead(&mut client, params).await?)
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::get(&*client, id).await?)
+    }
+
+    async fn job_list(&self, params: JobList) -> Result<Vec<Job>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::list(&*client, params).await?)
+    }
+
+    async fn job_list_lease_expired(&self, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::list_lease_expired(&*client, limit).await?)
+    }
+
+    async fn job_next_lease_expiry(&self) -> Result<Option<Timestamp>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::next_lease_expiry(&*client).await?)
+    }
+
+    async fn job_promote_due(&self, limit: u32) -> Result<Vec<Promoted>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::promote_due(&*client, limit).await?)
+    }
+
+    async fn job_next_due_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::next_due_at(&*client).await?)
+    }
+
+    async fn job_prune(&self, params: JobPrune) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::prune(&*client, params).await?)
+    }
+
+    async fn queue_list(&self) -> Result<Vec<QueueInfo>, StoreError> {
+        let client = self.client().await?;
+        Ok(queues::list(&*client).await?)
+    }
+
+    async fn queue_get(&self, name: &str) -> Result<Option<QueueInfo>, StoreError> {
+        let client = self.client().await?;
+        Ok(queues::get(&*client, name).await?)
+    }
+
+    /// A resume is announced, so fetchers waiting on other nodes look again.
+    async fn queue_set_paused(&self, name: &str, paused: bool) -> Result<QueueInfo, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        if !queues::set_paused(&tx, name, paused).await? {
+            return Err(StoreError::NotFound);
+        }
+        if !paused {
+            notify::queue_ready(&tx, &self.channel, &self.origin, name).await?;
+        }
+        let info = queues::get(&tx, name).await?;
+        tx.commit().await.map_err(error::pg)?;
+        info.ok_or(StoreError::NotFound)
+    }
+
+    async fn now(&self) -> Result<Timestamp, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .rows(concat!("SELECT ", clock::now!()), &[])
+            .await
+            .map_err(error::pg)?;
+        let row = rows.first().ok_or(StoreError::NotFound)?;
+        row.try_get(0).map_err(error::pg)
+    }
+
+    /// Stops the listener and closes the pool; later calls answer
+    /// [`StoreError::Unavailable`]. Calls already holding a connection finish. Nothing is
+    /// buffered, so nothing needs flushing. Calling it again does nothing.
+    async fn close(&self) -> Result<(), StoreError> {
+        self.closed.store(true, Ordering::Release);
+        self.listener.stop();
+        self.pool.close();
+        Ok(())
+    }
+
+    async fn leader_attempt_elect(&self, params: LeaderElect) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        Ok(leader::attempt_elect(&*client, &params).await?)
+    }
+
+    async fn leader_resign(&self, node_id: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        Ok(leader::resign(&*client, node_id).await?)
+    }
+
+    fn change_feed(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.feed.subscribe())
+    }
+}
