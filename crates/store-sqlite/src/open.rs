@@ -167,6 +167,12 @@ fn configure_writer(conn: &Connection, opts: &SqliteOptions) -> Result<(), Strin
         .map_err(|e| e.to_string())?;
     conn.pragma_update(None, "cache_size", -32 * 1024)
         .map_err(|e| e.to_string())?;
+    // Each command of a group commit runs in its own SAVEPOINT, and SQLite keeps the pages a
+    // savepoint may have to restore in a statement journal, a temp *file* by default: one
+    // write(2) per touched page. That journal only serves rolling back inside the open
+    // transaction, never recovery, so keeping it in memory costs no durability.
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(|e| e.to_string())?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }

@@ -68,3 +68,14 @@ fn pruning_uses_the_retention_indexes() {
     assert_uses(maintain::PRUNE_FINISHED, "jobs_prune_finished");
     assert_uses(maintain::PRUNE_DEAD, "jobs_prune_dead");
 }
+
+#[test]
+fn batch_lease_and_complete_look_jobs_up_by_id() {
+    // The join must drive from the small JSON list into the jobs table by rowid; the other
+    // way round would scan every job for each batch.
+    assert_uses(fetch::LEASE, "USING INTEGER PRIMARY KEY (rowid=?)");
+    assert_uses(
+        super::finish::COMPLETE_BATCH,
+        "USING INTEGER PRIMARY KEY (rowid=?)",
+    );
+}
