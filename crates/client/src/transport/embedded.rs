@@ -1,0 +1,128 @@
+//! The engine in this process: every call is a direct engine call, no serialization.
+//!
+//! Any store the engine runs over works here: SQLite today (`Buzzer::open`), PostgreSQL once
+//! its store lands (open it, build an `Engine`, and hand it over like `Buzzer::open` does).
+
+use std::{sync::Mutex, time::Duration};
+
+use async_trait::async_trait;
+use buzzer_engine::{Engine, Services};
+use buzzer_types::{EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId};
+use tokio::time::Instant;
+
+use super::{Finish, Transport};
+use crate::Error;
+
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    engine: Engine,
+    /// The services this client started and stops with the store; `None` for an engine the
+    /// caller owns, and after shutdown.
+    owned: Mutex<Option<Services>>,
+}
+
+impl Embedded {
+    /// An engine whose services this client started and will stop, with its store (every
+    /// store feature opens one this way).
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn owning(engine: Engine, services: Services) -> Self {
+        Embedded {
+            engine,
+            owned: Mutex::new(Some(services)),
+        }
+    }
+
+    /// An engine the caller runs and stops.
+    pub(crate) fn borrowing(engine: Engine) -> Self {
+        Embedded {
+            engine,
+            owned: Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for Embedded {
+    async fn enqueue(&self, queue: &str, req: EnqueueRequest) -> Result<Job, Error> {
+        Ok(self.engine.enqueue(queue, req).await?.job)
+    }
+
+    async fn enqueue_many(
+        &self,
+        queue: &str,
+        reqs: Vec<EnqueueRequest>,
+    ) -> Result<Vec<Job>, Error> {
+        let inserted = self.engine.enqueue_many(queue, reqs).await?;
+        Ok(inserted.into_iter().map(|i| i.job).collect())
+    }
+
+    async fn enqueue_wait(
+        &self,
+        queue: &str,
+        req: EnqueueRequest,
+        wait: Duration,
+    ) -> Result<Job, Error> {
+        let deadline = Instant::now() + wait;
+        let job = self.engine.enqueue(queue, req).await?.job;
+        if job.state.is_terminal() {
+            return Ok(job);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        Ok(self.engine.wait_terminal(job.id, left).await?)
+    }
+
+    async fn get(&self, id: JobId) -> Result<Job, Error> {
+        Ok(self.engine.get(id).await?)
+    }
+
+    async fn wait_terminal(&self, id: JobId, wait: Duration) -> Result<Job, Error> {
+        Ok(self.engine.wait_terminal(id, wait).await?)
+    }
+
+    async fn cancel(&self, id: JobId) -> Result<Job, Error> {
+        Ok(self.engine.cancel(id).await?)
+    }
+
+    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Job>, Error> {
+        Ok(self.engine.fetch(req).await?)
+    }
+
+    async fn heartbeat(
+        &self,
+        id: JobId,
+        req: HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, Error> {
+        Ok(self.engine.heartbeat(id, req).await?)
+    }
+
+    async fn finish_many(&self, items: Vec<Finish>) -> Result<Vec<Result<(), Error>>, Error> {
+        let items = items
+            .into_iter()
+            .map(|f| (f.id, f.lease_token, f.outcome))
+            .collect();
+        let results = self.engine.finish_many(items).await?;
+        Ok(results
+            .into_iter()
+            .map(|r| r.map(drop).map_err(Error::from))
+            .collect())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.engine.is_shutting_down()
+    }
+
+    async fn shutdown(&self) -> Result<(), Error> {
+        let services = self
+            .owned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(services) = services else {
+            return Ok(());
+        };
+        self.engine.shutdown();
+        services.join().await;
+        let closed = self.engine.store().close().await;
+        closed.map_err(|e| buzzer_engine::EngineError::from(e).into())
+    }
+}

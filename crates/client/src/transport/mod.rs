@@ -1,0 +1,60 @@
+//! The one seam between the public API and where jobs live: an engine in this process, or a
+//! `buzzer serve` over HTTP. Everything above it (typed jobs, the hybrid call, the breaker, the
+//! worker runtime) is written once.
+
+pub(crate) mod embedded;
+#[cfg(feature = "remote")]
+pub(crate) mod remote;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use buzzer_engine::Outcome;
+use buzzer_types::{EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId};
+
+use crate::Error;
+
+/// One finished attempt on its way to the store: the job, its lease token and the outcome.
+#[derive(Debug)]
+pub(crate) struct Finish {
+    pub id: JobId,
+    pub lease_token: String,
+    pub outcome: Outcome,
+}
+
+#[async_trait]
+pub(crate) trait Transport: Send + Sync + std::fmt::Debug + 'static {
+    async fn enqueue(&self, queue: &str, req: EnqueueRequest) -> Result<Job, Error>;
+
+    /// All or none, in order.
+    async fn enqueue_many(&self, queue: &str, reqs: Vec<EnqueueRequest>)
+    -> Result<Vec<Job>, Error>;
+
+    /// Enqueues and waits up to `wait` for the job to be terminal; the job as it is then.
+    async fn enqueue_wait(
+        &self,
+        queue: &str,
+        req: EnqueueRequest,
+        wait: Duration,
+    ) -> Result<Job, Error>;
+
+    async fn get(&self, id: JobId) -> Result<Job, Error>;
+
+    /// Waits up to `wait` for the job to be terminal; the job as it is then.
+    async fn wait_terminal(&self, id: JobId, wait: Duration) -> Result<Job, Error>;
+
+    async fn cancel(&self, id: JobId) -> Result<Job, Error>;
+
+    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Job>, Error>;
+
+    async fn heartbeat(&self, id: JobId, req: HeartbeatRequest)
+    -> Result<HeartbeatResponse, Error>;
+
+    /// Applies many outcomes, batched where the backend can; one result per item, in order.
+    async fn finish_many(&self, items: Vec<Finish>) -> Result<Vec<Result<(), Error>>, Error>;
+
+    /// True once the client has been shut down: calls would fail, long-polls answer at once.
+    fn is_closed(&self) -> bool;
+
+    async fn shutdown(&self) -> Result<(), Error>;
+}

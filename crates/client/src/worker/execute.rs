@@ -1,0 +1,218 @@
+//! One attempt: run the handler in its own task, keep its lease alive, enforce its timeout,
+//! and turn however it ended into one [`Outcome`].
+
+use std::{any::Any, sync::Arc, time::Duration};
+
+use buzzer_engine::{Outcome, RetryRequest};
+use buzzer_types::{ErrorInput, Job, RawValue};
+use tokio::{
+    sync::{OwnedSemaphorePermit, mpsc::error::SendError},
+    task::JoinError,
+    time::{Instant, MissedTickBehavior},
+};
+
+use super::{
+    JobError, QueueRun, acker,
+    context::{Attempt, JobContext},
+    error::Kind,
+};
+use crate::{enqueue::ceil_ms, transport::Finish};
+
+/// How an attempt ended.
+enum Ended {
+    Returned(Result<Box<RawValue>, JobError>),
+    Panicked(String),
+    TimedOut(u64),
+    /// The worker is shutting down and the grace period is over.
+    Stopped,
+}
+
+impl Ended {
+    fn joined(joined: Result<Result<Box<RawValue>, JobError>, JoinError>) -> Ended {
+        match joined {
+            Ok(returned) => Ended::Returned(returned),
+            Err(e) if e.is_panic() => Ended::Panicked(panic_message(e.into_panic())),
+            // Only a runtime that is going away cancels the task under us.
+            Err(_) => Ended::Stopped,
+        }
+    }
+
+    /// The one place that decides what a finished attempt asks of the store.
+    fn outcome(self) -> Outcome {
+        let retry = |message: String, retry_in_ms| {
+            Outcome::Retry(RetryRequest {
+                error: ErrorInput::new(message),
+                retry_in_ms,
+            })
+        };
+        match self {
+            Ended::Returned(Ok(result)) => Outcome::Completed {
+                result: Some(result),
+            },
+            Ended::Returned(Err(JobError {
+                kind: Kind::Retry,
+                message,
+            })) => retry(message, None),
+            Ended::Returned(Err(JobError {
+                kind: Kind::RetryIn(delay),
+                message,
+            })) => retry(message, Some(ceil_ms(delay))),
+            Ended::Returned(Err(JobError {
+                kind: Kind::Fatal,
+                message,
+            })) => Outcome::Dead {
+                error: ErrorInput::new(message),
+            },
+            Ended::Returned(Err(JobError {
+                kind: Kind::Cancelled,
+                message,
+            })) => Outcome::Cancelled {
+                error: Some(ErrorInput::new(message)),
+            },
+            Ended::Panicked(message) => retry(format!("the handler panicked: {message}"), None),
+            Ended::TimedOut(ms) => retry(format!("timed out after {ms} ms"), None),
+            Ended::Stopped => Outcome::Released,
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast_ref::<&'static str>() {
+            Some(message) => (*message).to_owned(),
+            None => "(a panic without a message)".to_owned(),
+        },
+    }
+}
+
+/// Runs one fetched job to its outcome and hands the outcome to the acker. Holds the job's
+/// slot (`_permit`) until then.
+pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _permit: OwnedSemaphorePermit) {
+    let shared = &run.shared;
+    let Some(lease_token) = job.lease_token else {
+        tracing::error!(job = %job.id, "a fetched job came without a lease token; skipped");
+        return;
+    };
+    let id = job.id;
+    let ctx = JobContext::new(
+        shared.buzzer.clone(),
+        Attempt {
+            id,
+            queue: job.queue,
+            attempt: job.attempt,
+            lease_token,
+            lease_ms: shared.config.lease_ms(),
+            metadata: job.metadata,
+        },
+    );
+    let timeout = job
+        .timeout_ms
+        .map(Duration::from_millis)
+        .or(shared.config.job_timeout);
+    // Its own task: a panic stays in it, and a handler that blocks its thread does not stop
+    // the heartbeats.
+    let task = tokio::spawn(run.handler.run(ctx.clone(), &job.payload));
+    let ended = supervise(task, &ctx, timeout, &run).await;
+    let finish = Finish {
+        id,
+        lease_token: ctx.lease_token().to_owned(),
+        outcome: ended.outcome(),
+    };
+    if let Err(SendError(finish)) = shared.acks.send(finish).await {
+        // The acker has stopped (a result after shutdown): record it here.
+        acker::record(&shared.buzzer, vec![finish]).await;
+    }
+}
+
+async fn supervise(
+    mut task: tokio::task::JoinHandle<Result<Box<RawValue>, JobError>>,
+    ctx: &JobContext,
+    timeout: Option<Duration>,
+    run: &QueueRun,
+) -> Ended {
+    let shared = &run.shared;
+    let every = shared.config.heartbeat_every();
+    let mut beats = tokio::time::interval_at(Instant::now() + every, every);
+    beats.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let expired = async {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
+    loop {
+        tokio::select! {
+            biased;
+            joined = &mut task => return Ended::joined(joined),
+            () = &mut expired => {
+                task.abort();
+                return Ended::TimedOut(timeout.map_or(0, ceil_ms));
+            }
+            () = shared.hard_stop.cancelled() => {
+                task.abort();
+                return Ended::Stopped;
+            }
+            _ = beats.tick(), if !ctx.lease_lost() => {
+                if let Err(e) = ctx.beat(None).await {
+                    tracing::warn!(job = %ctx.id(), error = %e, "heartbeat failed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn every_ending_maps_to_one_outcome() {
+        let cases: Vec<(Ended, &str)> = vec![
+            (Ended::Returned(Ok(raw("1"))), "completed"),
+            (Ended::Returned(Err(JobError::retry("x"))), "retry x None"),
+            (
+                Ended::Returned(Err(JobError::retry_in("x", Duration::from_millis(1500)))),
+                "retry x Some(1500)",
+            ),
+            (Ended::Returned(Err(JobError::fatal("bad"))), "dead bad"),
+            (
+                Ended::Returned(Err(JobError::cancelled())),
+                "cancelled cancelled",
+            ),
+            (
+                Ended::Panicked("boom".into()),
+                "retry the handler panicked: boom None",
+            ),
+            (Ended::TimedOut(200), "retry timed out after 200 ms None"),
+            (Ended::Stopped, "released"),
+        ];
+        for (ended, want) in cases {
+            let got = match ended.outcome() {
+                Outcome::Completed { .. } => "completed".to_owned(),
+                Outcome::Retry(r) => format!("retry {} {:?}", r.error.message, r.retry_in_ms),
+                Outcome::Dead { error } => format!("dead {}", error.message),
+                Outcome::Cancelled { error } => {
+                    format!("cancelled {}", error.map(|e| e.message).unwrap_or_default())
+                }
+                Outcome::Released => "released".to_owned(),
+            };
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn panic_messages_come_out_of_both_payload_kinds() {
+        assert_eq!(panic_message(Box::new("static")), "static");
+        assert_eq!(
+            panic_message(Box::new(String::from("formatted 7"))),
+            "formatted 7"
+        );
+        assert_eq!(panic_message(Box::new(7_u8)), "(a panic without a message)");
+    }
+}
