@@ -99,52 +99,52 @@ impl EngineMetrics {
         let enqueued = counter(
             &mut registry,
             "jobs_enqueued",
-            "Jobs enqueued (idempotent repeats not counted).",
+            "Jobs enqueued (idempotent repeats not counted)",
         );
         let completed = counter(
             &mut registry,
             "jobs_completed",
-            "Jobs completed by a worker.",
+            "Jobs completed by a worker",
         );
         let failed = counter(
             &mut registry,
             "jobs_failed",
-            "Attempts that ended with an error (reported by a worker, or an expired lease).",
+            "Attempts that ended with an error (reported by a worker, or an expired lease)",
         );
         let retried = counter(
             &mut registry,
             "jobs_retried",
-            "Failed attempts scheduled for another try (the job went to retryable).",
+            "Failed attempts scheduled for another try (the job went to retryable)",
         );
         let dead = counter(
             &mut registry,
             "jobs_dead",
-            "Jobs that went to the dead-letter queue.",
+            "Jobs that went to the dead-letter queue",
         );
-        let cancelled = counter(&mut registry, "jobs_cancelled", "Jobs that were cancelled.");
+        let cancelled = counter(&mut registry, "jobs_cancelled", "Jobs that were cancelled");
         let requeued = counter(
             &mut registry,
             "jobs_requeued",
-            "Dead or cancelled jobs an operator sent back to available.",
+            "Dead or cancelled jobs an operator sent back to available",
         );
         let wait = HistogramFamily::<QueueLabel>::new_with_constructor(job_histogram);
         registry.register_with_unit(
             "job_wait",
-            "Time from when a job was due (available) to when a worker leased it.",
+            "Time from when a job was due (available) to when a worker leased it",
             Unit::Seconds,
             wait.clone(),
         );
         let run = HistogramFamily::<QueueLabel>::new_with_constructor(job_histogram);
         registry.register_with_unit(
             "job_run",
-            "Time from an attempt's start to its end (completed, failed or cancelled).",
+            "Time from an attempt's start to its end (completed, failed or cancelled)",
             Unit::Seconds,
             run.clone(),
         );
         let store_calls = HistogramFamily::<StoreCallLabels>::new_with_constructor(store_histogram);
         registry.register_with_unit(
             "store_call_duration",
-            "Duration of each call into the store, by method and outcome.",
+            "Duration of each call into the store, by method and outcome",
             Unit::Seconds,
             store_calls.clone(),
         );

@@ -20,10 +20,12 @@
 mod auth;
 mod error;
 mod extract;
+mod metrics;
+mod observe;
 mod response;
 mod routes;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use axum::{
     Router,
@@ -34,7 +36,6 @@ use axum::{
     serve::ListenerExt,
 };
 use buzzer_engine::Engine;
-use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, PROBLEM_JSON};
 
@@ -87,6 +88,7 @@ impl std::fmt::Debug for ServerConfig {
 pub(crate) struct AppState {
     pub engine: Engine,
     pub max_body: usize,
+    pub http_metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// The API router over `engine`, ready for `axum::serve`.
@@ -102,9 +104,11 @@ pub(crate) struct AppState {
 pub fn router(engine: Engine, config: ServerConfig) -> Router {
     use routes::{events, jobs, queues, worker};
 
+    let keys = (!config.api_keys.is_empty()).then(|| auth::ApiKeys::new(&config.api_keys));
     let state = AppState {
         engine,
         max_body: config.max_body,
+        http_metrics: Arc::new(metrics::HttpMetrics::new()),
     };
     let mut v1 = Router::new()
         .route("/v1/queues/{queue}/jobs", post(jobs::enqueue))
@@ -124,12 +128,14 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .route("/v1/queues/{queue}", get(queues::get))
         .route("/v1/queues/{queue}/pause", post(queues::pause))
         .route("/v1/queues/{queue}/resume", post(queues::resume))
-        .route("/v1/queues/{queue}/dead/retry", post(queues::retry_dead));
-    if !config.api_keys.is_empty() {
+        .route("/v1/queues/{queue}/dead/retry", post(queues::retry_dead))
+        // Beside `/v1` behind the same key: see `metrics.rs` for why.
+        .route("/metrics", get(metrics::scrape));
+    if let Some(keys) = keys {
         // `route_layer`: only matched routes ask for a key, so an unknown path stays a 404.
-        let keys = auth::ApiKeys::new(&config.api_keys);
         v1 = v1.route_layer(middleware::from_fn_with_state(keys, auth::require_key));
     }
+    let observe = middleware::from_fn_with_state(state.http_metrics.clone(), observe::observe);
     Router::new()
         .route("/healthz", get(routes::healthz))
         // The dashboard (`GET /` and its login) goes here, outside `v1`: it has its own
@@ -138,7 +144,8 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .fallback(not_found)
         // After every route: it only applies to the routes that exist when it is called.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(TraceLayer::new_for_http())
+        // The one layer that traces and times every request (`observe.rs`).
+        .layer(observe)
         .with_state(state)
 }
 

@@ -6,6 +6,7 @@ mod auth;
 mod errors;
 mod events;
 mod jobs;
+mod metrics;
 mod queues;
 mod shutdown;
 mod worker;
