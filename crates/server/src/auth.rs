@@ -1,4 +1,5 @@
-//! Bearer API keys for `/v1`. (The dashboard's cookie login will sit beside this, not in it.)
+//! Bearer API keys for `/v1` and `/metrics`. The dashboard's cookie sign-in (`dashboard/`)
+//! checks the typed key with the same comparison.
 
 use std::sync::Arc;
 
@@ -37,9 +38,12 @@ impl ApiKeys {
     /// is compared in constant time and all are tried, so timing tells nothing about which
     /// bytes or which key matched.
     pub(crate) fn accepts(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = bearer_token(headers) else {
-            return false;
-        };
+        bearer_token(headers).is_some_and(|token| self.accepts_key(token))
+    }
+
+    /// Whether `token` is one of the keys, in constant time (as above); the dashboard's login
+    /// form checks the key typed in with it.
+    pub(crate) fn accepts_key(&self, token: &[u8]) -> bool {
         let mut matched = Choice::from(0);
         for key in self.0.iter() {
             matched |= key.as_ref().ct_eq(token);

@@ -18,6 +18,7 @@
 //! ```
 
 mod auth;
+mod dashboard;
 mod error;
 mod extract;
 mod metrics;
@@ -89,6 +90,7 @@ pub(crate) struct AppState {
     pub engine: Engine,
     pub max_body: usize,
     pub http_metrics: Arc<metrics::HttpMetrics>,
+    pub dashboard: Arc<dashboard::Dashboard>,
 }
 
 /// The API router over `engine`, ready for `axum::serve`.
@@ -109,6 +111,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         engine,
         max_body: config.max_body,
         http_metrics: Arc::new(metrics::HttpMetrics::new()),
+        dashboard: Arc::new(dashboard::Dashboard::new(keys.clone())),
     };
     let mut v1 = Router::new()
         .route("/v1/queues/{queue}/jobs", post(jobs::enqueue))
@@ -138,8 +141,9 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
     let observe = middleware::from_fn_with_state(state.http_metrics.clone(), observe::observe);
     Router::new()
         .route("/healthz", get(routes::healthz))
-        // The dashboard (`GET /` and its login) goes here, outside `v1`: it has its own
-        // cookie-based auth and must answer its login form without a bearer key.
+        // The dashboard (`GET /` and its login) is outside `v1`: it has its own cookie-based
+        // sign-in and must answer its login form without a bearer key.
+        .merge(dashboard::routes(&state))
         .merge(v1)
         .fallback(not_found)
         // After every route: it only applies to the routes that exist when it is called.
