@@ -128,6 +128,7 @@ impl PgStore {
                 "Buzzer's schema {schema:?}: {m}"
             ))))
         })?;
+        warn_without_autovacuum(&client).await;
         drop(client);
         let channel = listen::channel(&schema);
         let (feed, _) = broadcast::channel(listen::FEED_CAPACITY);
@@ -250,6 +251,23 @@ pub async fn enqueue_in_transaction(
     jobs: Vec<JobInsert>,
 ) -> Result<Vec<Inserted>, StoreError> {
     Ok(jobs::insert_many(tx, jobs).await?)
+}
+
+/// The jobs table lives on vacuum: every job that leaves `available` leaves a dead entry in the
+/// fetch index, which each fetch walks over until vacuum removes it. Without autovacuum,
+/// fetches slow down steadily; say so once, loudly, at start.
+async fn warn_without_autovacuum(client: &Object) {
+    let on = client
+        .rows("SELECT current_setting('autovacuum') = 'on'", &[])
+        .await
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r.try_get::<_, bool>(0).ok()));
+    if on == Some(false) {
+        tracing::warn!(
+            "autovacuum is off on this PostgreSQL server: dead rows of finished jobs will pile up \
+             in the fetch index and fetches will slow down until someone runs VACUUM buzzer_jobs"
+        );
+    }
 }
 
 /// Names the database in a connect-time error.

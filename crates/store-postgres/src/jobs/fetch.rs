@@ -20,7 +20,9 @@ use crate::{
 ///
 /// One walk per queue keeps every walk an index scan that stops at its limit; a single
 /// `queue = ANY(…)` walk would have to sort every available row of those queues. A row locked
-/// by one queue's walk but not picked stays locked only until this statement commits.
+/// by one queue's walk but not picked stays locked only until this statement commits. The
+/// picked ids come as an array (`id = ANY(ARRAY(…))`), so the update finds its rows by primary
+/// key: joined as a subquery of a thousand rows, the planner prefers hashing the whole table.
 pub(crate) const FETCH: &str = notifying!(concat!(
     "UPDATE buzzer_jobs AS j SET state = 'running', attempt = j.attempt + 1, \
        lease_token = replace(gen_random_uuid()::text, '-', ''), \
@@ -29,15 +31,16 @@ pub(crate) const FETCH: &str = notifying!(concat!(
     " + $3::int8 * interval '1 millisecond', started_at = ",
     now!(),
     ", worker_id = $4 \
-     FROM (SELECT c.id FROM unnest($1::text[]) AS q(name) \
-           JOIN buzzer_queues bq ON bq.name = q.name AND NOT bq.paused \
-           CROSS JOIN LATERAL (\
-             SELECT f.id, f.priority FROM buzzer_jobs f \
-             WHERE f.queue = q.name AND f.state = 'available' AND NOT f.blocked \
-             ORDER BY f.priority DESC, f.id LIMIT $2 \
-             FOR UPDATE SKIP LOCKED) c \
-           ORDER BY c.priority DESC, c.id LIMIT $2) AS picked \
-     WHERE j.id = picked.id RETURNING ",
+     WHERE j.id = ANY(ARRAY(\
+       SELECT c.id FROM unnest($1::text[]) AS q(name) \
+       JOIN buzzer_queues bq ON bq.name = q.name AND NOT bq.paused \
+       CROSS JOIN LATERAL (\
+         SELECT f.id, f.priority FROM buzzer_jobs f \
+         WHERE f.queue = q.name AND f.state = 'available' AND NOT f.blocked \
+         ORDER BY f.priority DESC, f.id LIMIT $2 \
+         FOR UPDATE SKIP LOCKED) c \
+       ORDER BY c.priority DESC, c.id LIMIT $2)) \
+     RETURNING ",
     job_columns!()
 ));
 

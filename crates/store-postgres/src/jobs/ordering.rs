@@ -34,17 +34,16 @@ pub(crate) const LOCK: &str = "SELECT pg_advisory_xact_lock(k.lock) FROM (SELECT
 
 /// For each key without a head, unblocks its oldest blocked job (and announces it).
 pub(crate) const RELEASE_NEXT: &str = crate::row::notifying!(concat!(
-    "UPDATE buzzer_jobs AS j SET blocked = false FROM (\
+    "UPDATE buzzer_jobs AS j SET blocked = false WHERE j.id = ANY(ARRAY(\
        SELECT (SELECT b.id FROM buzzer_jobs b WHERE b.queue = k.queue \
                  AND b.ordering_key = k.key AND b.state IN ",
     unfinished!(),
-    " AND b.blocked ORDER BY b.id LIMIT 1) AS id \
+    " AND b.blocked ORDER BY b.id LIMIT 1) \
        FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS u(queue, key)) k \
        WHERE NOT EXISTS (SELECT 1 FROM buzzer_jobs h WHERE h.queue = k.queue \
                  AND h.ordering_key = k.key AND h.state IN ",
     unfinished!(),
-    " AND NOT h.blocked)) AS next \
-     WHERE j.id = next.id RETURNING ",
+    " AND NOT h.blocked))) RETURNING ",
     crate::row::job_columns!()
 ));
 

@@ -1,0 +1,114 @@
+//! The hot statements use the partial indexes they were written for, on a table that looks
+//! like production: mostly finished jobs waiting to be pruned, some scheduled, a few available
+//! and running. A partial index is used only if the query's WHERE implies the index's
+//! predicate, so a harmless-looking edit to either side silently turns a seek into a scan of
+//! every finished job; these tests catch that, for the custom plans of the first executions
+//! and for the generic plan a prepared statement settles on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use buzzer_store_postgres::{hot_statements, tokio_postgres::Client};
+use common::Schema;
+
+/// Sample arguments, as SQL literals, per statement.
+fn args(name: &str) -> &'static str {
+    match name {
+        "fetch" => "('{q,other}', 1000, 30000, 'w')",
+        "promote" | "lease_expired" => "(1000)",
+        "prune_finished" | "prune_dead" => "(86400000, 1000)",
+        "release_next" => "('{q}', '{k}')",
+        _ => "",
+    }
+}
+
+fn expected_index(name: &str) -> &'static str {
+    match name {
+        "fetch" => "buzzer_jobs_fetch",
+        "promote" | "next_due" => "buzzer_jobs_due",
+        "prune_finished" => "buzzer_jobs_prune_finished",
+        "prune_dead" => "buzzer_jobs_prune_dead",
+        "release_next" => "buzzer_jobs_ordering",
+        "lease_expired" | "next_lease_expiry" => "buzzer_jobs_lease",
+        other => panic!("no expected index for {other}"),
+    }
+}
+
+/// 50,000 completed, 2,000 dead, 5,000 scheduled, 200 available (some keyed and blocked),
+/// 100 running; then ANALYZE, as autovacuum would.
+async fn production_like(client: &Client) {
+    client
+        .batch_execute(
+            "INSERT INTO buzzer_queues (name, created_at) VALUES ('q', now()), ('other', now());
+             INSERT INTO buzzer_jobs (queue, state, payload, priority, max_attempts,
+                 backoff_initial_ms, backoff_max_ms, backoff_factor, created_at, scheduled_at,
+                 started_at, finished_at, lease_expires_at, lease_token, ordering_key, blocked)
+             SELECT 'q', s.state, '{}', 0, 3, 1000, 3600000, 2, now(),
+                    now() + CASE WHEN s.state = 'scheduled' THEN interval '1 hour' ELSE '0' END,
+                    now(), CASE WHEN s.state IN ('completed', 'dead') THEN now() END,
+                    CASE WHEN s.state = 'running' THEN now() + interval '30 s' END,
+                    CASE WHEN s.state = 'running' THEN 'tok' END,
+                    CASE WHEN s.state = 'available' AND g % 4 = 0 THEN 'k' || (g % 10) END,
+                    s.state = 'available' AND g % 8 = 0
+             FROM (VALUES ('completed', 50000), ('dead', 2000), ('scheduled', 5000),
+                          ('available', 200), ('running', 100)) AS s(state, n),
+                  generate_series(1, s.n) AS g;
+             ANALYZE buzzer_jobs; ANALYZE buzzer_queues;",
+        )
+        .await
+        .unwrap();
+}
+
+async fn plan(client: &Client, name: &str, sql: &str, generic: bool) -> String {
+    let mode = if generic {
+        "force_generic_plan"
+    } else {
+        "force_custom_plan"
+    };
+    client
+        .batch_execute(&format!(
+            "SET plan_cache_mode = {mode}; DEALLOCATE ALL; PREPARE hot AS {sql}"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{name} does not prepare: {e:?}"));
+    let rows = client
+        .query(&format!("EXPLAIN EXECUTE hot{}", args(name)), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hot_statement_uses_its_partial_index_and_never_scans_the_jobs() {
+    require_postgres!();
+    let schema = Schema::create().await;
+    drop(schema.store().await); // migrates
+    let client = common::connect(&schema.url).await;
+    client
+        .batch_execute(&format!("SET search_path = {}", schema.name))
+        .await
+        .unwrap();
+    production_like(&client).await;
+    for (name, sql) in hot_statements() {
+        for generic in [false, true] {
+            let plan = plan(&client, name, sql, generic).await;
+            let index = expected_index(name);
+            assert!(
+                plan.contains(index),
+                "{name} ({}) does not use {index}:\n{plan}",
+                if generic { "generic" } else { "custom" }
+            );
+            if std::env::var("SHOW_PLANS").is_ok() {
+                eprintln!("--- {name} (generic: {generic})\n{plan}");
+            }
+            assert!(
+                !plan.contains("Seq Scan on buzzer_jobs"),
+                "{name} scans the jobs table:\n{plan}"
+            );
+        }
+    }
+}
