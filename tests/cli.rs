@@ -83,12 +83,14 @@ async fn serve_on_a_network_address_requires_the_key() {
     assert_eq!(status, 401);
 }
 
+/// PostgreSQL works (tests/postgres.rs); one that cannot be reached is named in a one-line
+/// error, without its password.
 #[test]
-fn postgres_urls_get_a_clear_error() {
+fn an_unreachable_postgres_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     for url in [
-        "postgres://postgres@127.0.0.1:5432/test",
-        "postgresql://x@h/db",
+        "postgres://postgres:secret@127.0.0.1:1/test",
+        "postgresql://postgres:secret@127.0.0.1:1/test?schema=x",
     ] {
         let out = buzzer()
             .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
@@ -97,7 +99,9 @@ fn postgres_urls_get_a_clear_error() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
         let err = last_line(&out);
-        assert!(err.contains("PostgreSQL store is not available"), "{err}");
+        assert!(err.contains("cannot reach PostgreSQL at postgres"), "{err}");
+        assert!(err.contains("127.0.0.1:1/test"), "{err}");
+        assert!(!stderr(&out).contains("secret"), "{}", stderr(&out));
     }
 }
 

@@ -15,7 +15,9 @@ mod commands;
 mod database_url;
 mod http_client;
 mod listen;
+mod migrate;
 mod output;
+mod postgres;
 mod serve;
 
 use std::{io::IsTerminal, process::ExitCode, time::Duration};
@@ -62,6 +64,8 @@ pub struct Cli {
 enum Command {
     /// Run the server: the HTTP API and the background services over one database.
     Serve(serve::ServeArgs),
+    /// Bring the database's schema up to this build's version, then exit.
+    Migrate(migrate::MigrateArgs),
     /// Look at jobs, cancel them, retry dead or cancelled ones.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -107,13 +111,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 init_logging();
                 return serve::run(args, api_keys).await;
             }
+            Command::Migrate(args) => return migrate::run(args).await,
             _ => Context {
                 client: ApiClient::new(&cli.server, api_keys.into_iter().next())?,
                 json: cli.json,
             },
         };
         match cli.command {
-            Command::Serve(_) => Ok(()),
+            Command::Serve(_) | Command::Migrate(_) => Ok(()),
             Command::Jobs(cmd) => commands::jobs::run(cmd, &ctx).await,
             Command::Queues(args) => commands::queues::run(args, &ctx).await,
             Command::Dlq(cmd) => commands::dlq::run(cmd, &ctx).await,

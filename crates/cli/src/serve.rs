@@ -5,7 +5,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use buzzer_engine::{Engine, EngineConfig};
 use buzzer_server::ServerConfig;
-use buzzer_store::StoreError;
+use buzzer_store::{Store, StoreError};
 use buzzer_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use clap::{Args, ValueEnum};
 use tokio::{
@@ -28,7 +28,7 @@ pub struct ServeArgs {
     )]
     pub listen: String,
     /// Database: sqlite:PATH (also sqlite://PATH, sqlite:///ABS/PATH or a bare path), or
-    /// postgres://… (not available in this build yet).
+    /// postgres://…[?schema=NAME] to share one PostgreSQL database with other nodes.
     #[arg(
         long,
         env = "BUZZER_DATABASE_URL",
@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// loss or OS crash (not a process crash) can lose the last acknowledged transactions.
     #[arg(long, value_enum, default_value_t = SyncMode::Full, value_name = "MODE")]
     pub sqlite_synchronous: SyncMode,
+    /// This server's name among the nodes sharing a PostgreSQL database (shown in
+    /// `buzzer_leader.node_id` while it runs the background services). Must be unique per
+    /// running server; random by default.
+    #[arg(long, env = "BUZZER_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,20 +78,24 @@ impl From<SyncMode> for Synchronous {
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
-    let path = match &args.database {
-        DatabaseUrl::Sqlite(path) => path.clone(),
-        DatabaseUrl::Postgres(_) => anyhow::bail!(
-            "the PostgreSQL store is not available in this build yet; use a SQLite database \
-             (--database sqlite:buzzer.db)"
-        ),
-    };
     // Checked before the store is opened, so a refused start leaves no database file behind.
     let addrs = listen::resolve(&args.listen)?;
     listen::check_exposure(&args.listen, &addrs, !api_keys.is_empty())?;
     let max_body = usize::try_from(args.max_body).context("--max-body is too large")?;
 
-    let store = open_store(&path, args.sqlite_synchronous)?;
-    let engine = Engine::new(Arc::new(store), EngineConfig::default());
+    let (store, database): (Arc<dyn Store>, String) = match &args.database {
+        DatabaseUrl::Sqlite(path) => (
+            Arc::new(open_store(path, args.sqlite_synchronous)?),
+            shown(path),
+        ),
+        DatabaseUrl::Postgres(url) => crate::postgres::connect(url).await?,
+    };
+    let mut config = EngineConfig::default();
+    if let Some(node_id) = &args.node_id {
+        config.node_id.clone_from(node_id);
+    }
+    tracing::info!(node = %config.node_id, "starting the services");
+    let engine = Engine::new(store, config);
     let services = engine.start_services();
 
     // Signals are hooked before the "listening" line: a supervisor (or a test) that sends
@@ -111,13 +120,8 @@ pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
     services.join().await;
     let closed = engine.store().close().await;
     served?;
-    closed.map_err(|e| {
-        anyhow::anyhow!(
-            "closing the database {}: {}",
-            shown(&path),
-            store_message(&e)
-        )
-    })?;
+    closed
+        .map_err(|e| anyhow::anyhow!("closing the database {database}: {}", store_message(&e)))?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -176,8 +180,24 @@ fn shown(path: &Path) -> String {
         .to_string()
 }
 
+/// `buzzer migrate` for SQLite: opening applies the embedded migrations.
+pub async fn migrate_sqlite(path: &Path) -> anyhow::Result<()> {
+    let store = open_store(path, SyncMode::Full)?;
+    store.close().await.map_err(|e| {
+        anyhow::anyhow!(
+            "closing the database {}: {}",
+            shown(path),
+            store_message(&e)
+        )
+    })?;
+    crate::output::print(&format!(
+        "SQLite database {} is up to date (SQLite databases migrate when opened)",
+        shown(path)
+    ))
+}
+
 /// One line, without the "store backend error" prefix the operator cannot act on.
-fn store_message(e: &StoreError) -> String {
+pub(crate) fn store_message(e: &StoreError) -> String {
     let text = match e {
         StoreError::Backend(inner) => inner.to_string(),
         StoreError::Unavailable(m) | StoreError::Conflict(m) => m.clone(),

@@ -70,6 +70,9 @@ pub(crate) async fn migrate(
     progress: &mut (dyn FnMut(MigrateProgress) + Send),
 ) -> Result<MigrateReport, Error> {
     let tx = client.transaction().await?;
+    // `IF NOT EXISTS` on objects that exist is the normal case, not news.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     // Per schema, so separate installations (or test schemas) migrate side by side.
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('buzzer migrate ' || \
