@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// A client of one Buzzer: an embedded store in this process ([`Buzzer::open`]) or a
-/// `buzzer serve` over HTTP ([`Buzzer::connect`]). Both have the same API, so code moves from
+/// `buzzer serve` over HTTP (`Buzzer::connect`). Both have the same API, so code moves from
 /// one to the other by changing the line that makes the client.
 ///
 /// Cheap to clone: every clone shares one connection pool (or engine) and one set of circuit
@@ -62,7 +62,7 @@ impl Buzzer {
     ///
     /// Fails when the file is not a Buzzer database, is damaged, or is open in another
     /// process (SQLite allows one Buzzer per file; run `buzzer serve` and
-    /// [`Buzzer::connect`] to share it).
+    /// `Buzzer::connect` to share it).
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), buzzer::Error> {

@@ -2,7 +2,7 @@
 //! that answers **now, or later**.
 //!
 //! - **One client, two places.** [`Buzzer::open`] runs the store and the engine's services
-//!   in this process (SQLite; no server). [`Buzzer::connect`] talks to a `buzzer serve` over
+//!   in this process (SQLite; no server). `Buzzer::connect` talks to a `buzzer serve` over
 //!   HTTP (feature `remote`). Both have the same API: moving code from one to the other
 //!   changes one line.
 //! - **Typed jobs.** A [`Job`] is a serde type with a queue and an `Output`.
@@ -73,7 +73,7 @@
 //! # Features
 //!
 //! - `sqlite` (default): [`Buzzer::open`], the embedded SQLite store.
-//! - `remote`: [`Buzzer::connect`], the HTTP client (reqwest, rustls, keep-alive).
+//! - `remote`: `Buzzer::connect`, the HTTP client (reqwest, rustls, keep-alive).
 //!
 //! A `postgres` feature comes with the PostgreSQL store; until then, an engine over any store
 //! can be used through [`Buzzer::embedded`].
