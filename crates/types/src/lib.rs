@@ -3,15 +3,20 @@
 //! Nothing here does IO; the server, the engine, the stores and the client library all speak
 //! these types, so the JSON a client sees is defined in exactly one place.
 
+mod filter;
 mod id;
 mod job;
 mod name;
 mod queue;
 mod requests;
+mod schedule;
 mod state;
+mod subscription;
 mod time;
 mod validate;
+pub mod webhook_signature;
 
+pub use filter::{FILTER_MAX_ENTRIES, filter_matches, validate_filter};
 pub use id::{JobId, ParseJobIdError};
 pub use job::{Backoff, ErrorEntry, Job};
 pub use name::{NAME_MAX_LEN, validate_name};
@@ -22,7 +27,15 @@ pub use requests::{
     HeartbeatRequest, HeartbeatResponse, JobListResponse, QueueListResponse, ReleaseRequest,
     RetriedResponse,
 };
+pub use schedule::{
+    Schedule, ScheduleInfo, ScheduleJobOptions, ScheduleListResponse, ScheduleRequest,
+};
 pub use state::{JobState, ParseStateError};
+pub use subscription::{
+    DeliveryHealth, PreviousSecret, PublishRequest, PublishResponse, Subscription,
+    SubscriptionInfo, SubscriptionListResponse, SubscriptionRequest, SubscriptionTarget, TopicInfo,
+    TopicListResponse, WebhookInfo, WebhookRequest, WebhookTarget, secret_prefix,
+};
 pub use time::{ms_to_timestamp, timestamp_to_ms};
 pub use validate::{Invalid, Limits};
 
