@@ -105,14 +105,58 @@ impl Buzzer {
             buzzer_store_sqlite::SqliteStore::open(path, store)
         })
         .await
-        .map_err(|e| Error::Unavailable(format!("opening the store did not finish: {e}")))?
-        .map_err(|e| Error::from(buzzer_engine::EngineError::from(e)))?;
-        let engine = Engine::new(Arc::new(store), engine);
+        .map_err(|e| Error::Unavailable(format!("opening the store did not finish: {e}")))??;
+        Ok(Buzzer::run_engine(Arc::new(store), engine))
+    }
+
+    /// Connects to a PostgreSQL database (applying pending migrations) and runs the engine's
+    /// services in this process: a node of a Buzzer that other `buzzer serve` processes and
+    /// workers share. Only the elected leader among the nodes runs the scheduler, rescuer and
+    /// pruner. Call [`Buzzer::shutdown`] before exiting.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), buzzer::Error> {
+    /// let buzzer = buzzer::Buzzer::open_postgres("postgres://buzzer@db.internal/app").await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub async fn open_postgres(url: &str) -> Result<Buzzer, Error> {
+        Buzzer::open_postgres_with(
+            url,
+            crate::PgOptions::default(),
+            crate::EngineConfig::default(),
+        )
+        .await
+    }
+
+    /// [`Buzzer::open_postgres`] with the store's and the engine's settings (schema, pool
+    /// size, retention, default retry policy, …).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), buzzer::Error> {
+    /// use buzzer::{Buzzer, EngineConfig, PgOptions};
+    ///
+    /// let store = PgOptions { schema: Some("jobs".into()), ..PgOptions::default() };
+    /// let buzzer = Buzzer::open_postgres_with("postgres://buzzer@db/app", store, EngineConfig::default())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub async fn open_postgres_with(
+        url: &str,
+        store: crate::PgOptions,
+        engine: crate::EngineConfig,
+    ) -> Result<Buzzer, Error> {
+        let store = buzzer_store_postgres::PgStore::connect(url, store).await?;
+        Ok(Buzzer::run_engine(Arc::new(store), engine))
+    }
+
+    /// An engine over `store` with its services running, owned by the client.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    fn run_engine(store: Arc<dyn buzzer_engine::Store>, config: crate::EngineConfig) -> Buzzer {
+        let engine = Engine::new(store, config);
         let services = engine.start_services();
-        Ok(Buzzer::with_transport(
-            Embedded::owning(engine.clone(), services),
-            Some(engine),
-        ))
+        Buzzer::with_transport(Embedded::owning(engine.clone(), services), Some(engine))
     }
 
     /// A client over an engine you built and run yourself (another store, custom services,
@@ -271,7 +315,7 @@ impl Buzzer {
     }
 
     /// Stops the engine's services and closes the database of a client made by
-    /// [`Buzzer::open`], after which calls fail with [`Error::Unavailable`]. Stop workers
+    /// [`Buzzer::open`] (or `open_postgres`), after which calls fail with [`Error::Unavailable`]. Stop workers
     /// first ([`WorkerHandle::shutdown`](crate::WorkerHandle::shutdown)), so they can hand
     /// their jobs back. For other clients it only marks them closed.
     pub async fn shutdown(&self) -> Result<(), Error> {

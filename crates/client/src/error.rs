@@ -53,10 +53,13 @@ pub enum Error {
     /// A payload, result or answer did not (de)serialize as its type.
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
-    /// The server or store failed in a way not listed above; `status` is the HTTP status
-    /// (500 for an embedded store's internal error).
+    /// The server answered with a status not listed above (a 500, or a proxy's 502).
     #[error("server error {status}: {detail}")]
     Server { status: u16, detail: String },
+    /// The embedded store failed: a damaged or foreign database, a failed migration, a
+    /// database error.
+    #[error("store error: {0}")]
+    Store(String),
 }
 
 fn last_message(errors: &[ErrorEntry]) -> &str {
@@ -76,11 +79,14 @@ impl From<EngineError> for Error {
             EngineError::Conflict(m) => Error::Conflict(m),
             EngineError::LeaseLost => Error::LeaseLost,
             EngineError::Unavailable(m) => Error::Unavailable(m),
-            EngineError::Internal(cause) => Error::Server {
-                status: 500,
-                detail: cause.to_string(),
-            },
+            EngineError::Internal(cause) => Error::Store(cause.to_string()),
         }
+    }
+}
+
+impl From<buzzer_store::StoreError> for Error {
+    fn from(e: buzzer_store::StoreError) -> Self {
+        EngineError::from(e).into()
     }
 }
 

@@ -74,9 +74,10 @@
 //!
 //! - `sqlite` (default): [`Buzzer::open`], the embedded SQLite store.
 //! - `remote`: `Buzzer::connect`, the HTTP client (reqwest, rustls, keep-alive).
+//! - `postgres`: `Buzzer::open_postgres`, this process as one node of a Buzzer on a shared
+//!   PostgreSQL database.
 //!
-//! A `postgres` feature comes with the PostgreSQL store; until then, an engine over any store
-//! can be used through [`Buzzer::embedded`].
+//! An engine over any other store works through [`Buzzer::embedded`].
 //!
 //! The examples in `crates/client/examples/` run as their first comment says: an embedded quick
 //! start, a remote worker, and an axum handler that answers 200 now or 202 later.
@@ -101,6 +102,8 @@ pub use job::Job;
 pub use worker::{Handler, JobContext, JobError, Worker, WorkerBuilder, WorkerHandle};
 
 pub use buzzer_engine::{Engine, EngineConfig};
+#[cfg(feature = "postgres")]
+pub use buzzer_store_postgres::PgOptions;
 #[cfg(feature = "sqlite")]
 pub use buzzer_store_sqlite::{SqliteOptions, Synchronous};
 /// A job as Buzzer stores it: state, attempts, errors, progress and the JSON of its payload

@@ -24,7 +24,7 @@ pub(crate) struct Embedded {
 impl Embedded {
     /// An engine whose services this client started and will stop, with its store (every
     /// store feature opens one this way).
-    #[cfg(feature = "sqlite")]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn owning(engine: Engine, services: Services) -> Self {
         Embedded {
             engine,
@@ -123,6 +123,6 @@ impl Transport for Embedded {
         self.engine.shutdown();
         services.join().await;
         let closed = self.engine.store().close().await;
-        closed.map_err(|e| buzzer_engine::EngineError::from(e).into())
+        closed.map_err(Error::from)
     }
 }

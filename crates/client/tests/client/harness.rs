@@ -30,6 +30,8 @@ pub struct Harness {
         JoinHandle<std::io::Result<()>>,
         Services,
     )>,
+    /// The PostgreSQL URL and the schema to drop afterwards.
+    schema: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -48,8 +50,49 @@ impl Harness {
             buzzer,
             engine,
             server: None,
+            schema: None,
             _dir: dir,
         }
+    }
+
+    /// Embedded over a fresh schema on the PostgreSQL of `BUZZER_TEST_POSTGRES_URL` (default
+    /// `postgres://postgres@127.0.0.1:5432/test`); `None` (the test passes without running)
+    /// when it cannot be reached, unless `BUZZER_TEST_POSTGRES_REQUIRED` is set.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres() -> Option<Harness> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
+        let url = std::env::var("BUZZER_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let required =
+            std::env::var("BUZZER_TEST_POSTGRES_REQUIRED").is_ok_and(|v| !v.is_empty() && v != "0");
+        let schema = format!(
+            "buzzer_client_{}_{}",
+            std::process::id(),
+            SCHEMAS.fetch_add(1, Ordering::Relaxed)
+        );
+        let opts = buzzer::PgOptions {
+            schema: Some(schema.clone()),
+            ..buzzer::PgOptions::default()
+        };
+        let buzzer = match Buzzer::open_postgres_with(&url, opts, EngineConfig::default()).await {
+            Ok(buzzer) => buzzer,
+            Err(buzzer::Error::Unavailable(why)) if !required => {
+                eprintln!("SKIPPED: no PostgreSQL for the client tests: {why}");
+                return None;
+            }
+            Err(e) => panic!("PostgreSQL at {url}: {e}"),
+        };
+        let engine = buzzer.engine().unwrap().clone();
+        Some(Harness {
+            buzzer,
+            engine,
+            server: None,
+            schema: Some((url, schema)),
+            _dir: tempfile::tempdir().unwrap(),
+        })
     }
 
     pub async fn remote() -> Harness {
@@ -73,6 +116,7 @@ impl Harness {
             buzzer,
             engine,
             server: Some((stop, server, services)),
+            schema: None,
             _dir: dir,
         }
     }
@@ -113,6 +157,18 @@ impl Harness {
             self.engine.shutdown();
             services.join().await;
             self.engine.store().close().await.unwrap();
+        }
+        #[cfg(feature = "postgres")]
+        if let Some((url, schema)) = self.schema {
+            use buzzer_store_postgres::tokio_postgres;
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The client and the worker runtime against both transports: every scenario runs embedded
-//! and over HTTP (an in-process server on a free port), so the two stay one API with one
-//! behaviour.
+//! (SQLite), over HTTP (an in-process server on a free port) and, with the `postgres` feature,
+//! embedded over PostgreSQL, so they stay one API with one behaviour.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -35,6 +35,17 @@ macro_rules! scenarios {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(super::Harness::remote().await).await;
+                }
+            )*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(h) = super::Harness::postgres().await {
+                        super::$name(h).await;
+                    }
                 }
             )*
         }
