@@ -25,6 +25,12 @@ use crate::Error;
 
 /// How long a plain request may take; long-polls get their wait on top.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pauses before sending results again after a failure.
+const RESEND_PAUSES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
 /// The longest wait the server accepts in one request.
 const MAX_WAIT: Duration = Duration::from_millis(Limits::MAX_WAIT_MS);
 
@@ -95,6 +101,24 @@ impl Remote {
         }
     }
 
+    /// [`send`](Self::send) for a request that may safely arrive twice (results: a repeat is a
+    /// harmless `409`), tried again after a broken connection or a `503`: a result that does
+    /// not arrive costs the job a lease expiry and another run.
+    async fn send_again<T: DeserializeOwned>(
+        &self,
+        req: impl Fn() -> RequestBuilder,
+    ) -> Result<T, Error> {
+        for pause in RESEND_PAUSES {
+            match self.send(req()).await {
+                Err(Error::Transport(_) | Error::Unavailable(_)) if !self.is_closed() => {
+                    tokio::time::sleep(pause).await;
+                }
+                other => return other,
+            }
+        }
+        self.send(req()).await
+    }
+
     /// `Prefer: wait=N` in seconds with millisecond precision, and a request timeout that
     /// leaves the server room to answer after the wait.
     fn waiting(req: RequestBuilder, wait: Duration) -> RequestBuilder {
@@ -112,8 +136,8 @@ impl Remote {
 
     async fn release(&self, id: JobId, lease_token: String) -> Result<(), Error> {
         let body = ReleaseRequest { lease_token };
-        let req = self.post(format_args!("/v1/jobs/{id}/release"), &body);
-        self.send::<Job>(req).await.map(drop)
+        let req = || self.post(format_args!("/v1/jobs/{id}/release"), &body);
+        self.send_again::<Job>(req).await.map(drop)
     }
 }
 
@@ -256,8 +280,8 @@ impl Transport for Remote {
                 return Ok(Vec::new());
             }
             let body = AcksRequest { acks };
-            let req = self.post(format_args!("/v1/acks"), &body);
-            let resp: AcksResponse = self.send(req).await?;
+            let req = || self.post(format_args!("/v1/acks"), &body);
+            let resp: AcksResponse = self.send_again(req).await?;
             Ok::<_, Error>(resp.results)
         };
         let (released, applied) = tokio::join!(released, applied);
@@ -358,6 +382,7 @@ fn problem(status: StatusCode, body: &[u8]) -> Error {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use buzzer_types::RawValue;
 
     #[test]
     fn problems_map_to_errors_a_caller_can_match() {
@@ -390,6 +415,87 @@ mod tests {
             problem(StatusCode::BAD_GATEWAY, b"upstream down"),
             Error::Server { status: 502, detail } if detail == "upstream down"
         ));
+    }
+
+    /// A stand-in server for `POST /v1/acks` that refuses the first request with a 503 and
+    /// answers the next with 200, 200, 409, recording what it got.
+    #[tokio::test]
+    async fn results_go_in_one_acks_request_sent_again_after_a_503() {
+        use std::sync::{Arc, Mutex};
+
+        use axum::{Json, http::StatusCode, routing::post};
+        use serde_json::{Value, json};
+
+        let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let seen = got.clone();
+        let app = axum::Router::new().route(
+            "/v1/acks",
+            post(move |Json(body): Json<Value>| {
+                let seen = seen.clone();
+                async move {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(body);
+                    if seen.len() == 1 {
+                        let busy =
+                            json!({"type": "urn:buzzer:problem:unavailable", "detail": "busy"});
+                        return (StatusCode::SERVICE_UNAVAILABLE, Json(busy));
+                    }
+                    let results = json!({"results": [
+                        {"id": "0000000000001", "status": 200, "state": "completed"},
+                        {"id": "0000000000002", "status": 200, "state": "retryable"},
+                        {"id": "0000000000003", "status": 409, "error": "lease lost"},
+                    ]});
+                    (StatusCode::OK, Json(results))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let remote = Remote::new(&url, None).unwrap();
+        let finish = |id, outcome| Finish {
+            id: JobId(id),
+            lease_token: format!("t{id}"),
+            outcome,
+        };
+        let results = remote
+            .finish_many(vec![
+                finish(
+                    1,
+                    Outcome::Completed {
+                        result: Some(RawValue::from_string("42".into()).unwrap()),
+                    },
+                ),
+                finish(
+                    2,
+                    Outcome::Retry(RetryRequest {
+                        error: ErrorInput::new("later"),
+                        retry_in_ms: Some(1500),
+                    }),
+                ),
+                finish(
+                    3,
+                    Outcome::Dead {
+                        error: ErrorInput::new("bad"),
+                    },
+                ),
+            ])
+            .await
+            .unwrap();
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert!(matches!(results[2], Err(Error::LeaseLost)));
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 2, "one refused request, then the same one again");
+        assert_eq!(got[0], got[1]);
+        assert_eq!(
+            got[1],
+            json!({"acks": [
+                {"id": "0000000000001", "lease_token": "t1", "result": 42},
+                {"id": "0000000000002", "lease_token": "t2", "error": {"message": "later"}, "retry_in_ms": 1500},
+                {"id": "0000000000003", "lease_token": "t3", "error": {"message": "bad"}, "retry": false},
+            ]})
+        );
     }
 
     #[test]
