@@ -36,9 +36,17 @@ pub(crate) fn ms(v: u64) -> i64 {
     i64::try_from(v.min(MAX_MS)).unwrap_or(i64::MAX)
 }
 
-/// A caller's instant at millisecond precision, like every time the store writes itself.
+/// The earliest instant stored: jiff reaches back to year -9999, timestamptz only to 4713 BC.
+/// A job due that long ago is simply due now.
+const EARLIEST_S: i64 = -210_000_000_000;
+
+/// A caller's instant at millisecond precision, like every time the store writes itself, and
+/// inside timestamptz's range.
 pub(crate) fn whole_ms(at: Timestamp) -> Timestamp {
-    Timestamp::from_millisecond(at.as_millisecond()).unwrap_or(at)
+    let earliest = Timestamp::from_second(EARLIEST_S).unwrap_or(Timestamp::UNIX_EPOCH);
+    Timestamp::from_millisecond(at.as_millisecond())
+        .unwrap_or(at)
+        .max(earliest)
 }
 
 #[cfg(test)]
@@ -51,5 +59,6 @@ mod tests {
         assert_eq!(ms(u64::MAX), MAX_MS as i64);
         let at: Timestamp = "2025-01-02T03:04:05.678912Z".parse().unwrap();
         assert_eq!(whole_ms(at).to_string(), "2025-01-02T03:04:05.678Z");
+        assert_eq!(whole_ms(Timestamp::MIN).as_second(), EARLIEST_S);
     }
 }

@@ -31,6 +31,9 @@ impl From<Error> for StoreError {
 /// A write whose connection broke before the answer came may or may not have committed; the
 /// caller hears `Unavailable` either way, never a success for work that was not stored.
 pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
+    if let Some(m) = unstorable(&e) {
+        return StoreError::Conflict(m);
+    }
     if is_transient(&e) {
         StoreError::Unavailable(format!("PostgreSQL is unavailable: {}", describe(&e)))
     } else {
@@ -52,6 +55,20 @@ pub(crate) fn pool(e: deadpool_postgres::PoolError) -> StoreError {
 
 pub(crate) fn closed() -> StoreError {
     StoreError::Unavailable("the PostgreSQL store is closed".into())
+}
+
+/// Text PostgreSQL cannot store, which the API's validation lets through: a NUL character in a
+/// key, tag, worker id or error message (text columns), or `\u0000` in metadata or error
+/// details (jsonb). Refused with the reason rather than as a server fault.
+fn unstorable(e: &tokio_postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    matches!(db.code().code(), "22021" | "22P05").then(|| {
+        format!(
+            "PostgreSQL cannot store this text (a NUL character, \\u0000, is not allowed in keys, \
+             tags, worker ids, metadata or error details): {}",
+            db.message()
+        )
+    })
 }
 
 fn is_transient(e: &tokio_postgres::Error) -> bool {
