@@ -16,9 +16,10 @@ use std::{future::Future, sync::Arc, time::Instant};
 use async_trait::async_trait;
 use buzzer_store::{
     Change, Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, LeaderElect, Promoted, Store, StoreError, Transition,
+    JobRetryDead, LeaderElect, Promoted, ScheduleClaimTick, SchedulePut, Store, StoreError,
+    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, Transition, Upserted,
 };
-use buzzer_types::{Job, JobId, JobState, QueueInfo};
+use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
 use tracing::{Instrument, Span, field::Empty};
 
@@ -317,6 +318,86 @@ impl Store for Metered {
             self.inner.queue_set_paused(name, paused),
         )
         .await
+    }
+
+    async fn subscription_put(
+        &self,
+        params: SubscriptionPut,
+    ) -> Result<Upserted<Subscription>, StoreError> {
+        let op = "subscription_put";
+        self.call(op, span(op), self.inner.subscription_put(params))
+            .await
+    }
+
+    async fn subscription_get(
+        &self,
+        topic: &str,
+        name: &str,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let op = "subscription_get";
+        self.call(op, span(op), self.inner.subscription_get(topic, name))
+            .await
+    }
+
+    async fn subscription_list(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let op = "subscription_list";
+        self.call(op, span(op), self.inner.subscription_list(topic))
+            .await
+    }
+
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<bool, StoreError> {
+        let op = "subscription_delete";
+        self.call(op, span(op), self.inner.subscription_delete(topic, name))
+            .await
+    }
+
+    async fn subscription_set_disabled(
+        &self,
+        params: SubscriptionSetDisabled,
+    ) -> Result<Subscription, StoreError> {
+        let op = "subscription_set_disabled";
+        self.call(op, span(op), self.inner.subscription_set_disabled(params))
+            .await
+    }
+
+    async fn subscription_record_delivery(
+        &self,
+        params: SubscriptionDelivery,
+    ) -> Result<(), StoreError> {
+        let op = "subscription_record_delivery";
+        self.call(op, span(op), self.inner.subscription_record_delivery(params))
+            .await
+    }
+
+    async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError> {
+        let op = "schedule_put";
+        self.call(op, span(op), self.inner.schedule_put(params))
+            .await
+    }
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
+        let op = "schedule_get";
+        self.call(op, span(op), self.inner.schedule_get(name)).await
+    }
+
+    async fn schedule_list(&self) -> Result<Vec<Schedule>, StoreError> {
+        let op = "schedule_list";
+        self.call(op, span(op), self.inner.schedule_list()).await
+    }
+
+    async fn schedule_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let op = "schedule_delete";
+        self.call(op, span(op), self.inner.schedule_delete(name))
+            .await
+    }
+
+    async fn schedule_claim_tick(&self, params: ScheduleClaimTick) -> Result<bool, StoreError> {
+        let op = "schedule_claim_tick";
+        self.call(op, span(op), self.inner.schedule_claim_tick(params))
+            .await
     }
 
     async fn now(&self) -> Result<Timestamp, StoreError> {

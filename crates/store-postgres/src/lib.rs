@@ -39,15 +39,18 @@ mod notify;
 mod options;
 mod queues;
 mod row;
+mod schedules;
+mod subscriptions;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use buzzer_store::{
     Change, Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, LeaderElect, Promoted, Store, StoreError,
+    JobRetryDead, LeaderElect, Promoted, ScheduleClaimTick, SchedulePut, Store, StoreError,
+    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, Upserted,
 };
-use buzzer_types::{Job, JobId, QueueInfo};
+use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription};
 use deadpool_postgres::{Object, Pool};
 use jiff::Timestamp;
 use tokio::sync::broadcast;
@@ -406,6 +409,77 @@ impl Store for PgStore {
         let info = queues::get(&tx, name).await?;
         tx.commit().await.map_err(error::pg)?;
         info.ok_or(StoreError::NotFound)
+    }
+
+    async fn subscription_put(
+        &self,
+        params: SubscriptionPut,
+    ) -> Result<Upserted<Subscription>, StoreError> {
+        let client = self.client().await?;
+        Ok(subscriptions::put(&*client, params).await?)
+    }
+
+    async fn subscription_get(
+        &self,
+        topic: &str,
+        name: &str,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let client = self.client().await?;
+        Ok(subscriptions::get(&*client, topic, name).await?)
+    }
+
+    async fn subscription_list(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let client = self.client().await?;
+        Ok(subscriptions::list(&*client, topic).await?)
+    }
+
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        Ok(subscriptions::delete(&*client, topic, name).await?)
+    }
+
+    async fn subscription_set_disabled(
+        &self,
+        params: SubscriptionSetDisabled,
+    ) -> Result<Subscription, StoreError> {
+        let client = self.client().await?;
+        Ok(subscriptions::set_disabled(&*client, params).await?)
+    }
+
+    async fn subscription_record_delivery(
+        &self,
+        params: SubscriptionDelivery,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        Ok(subscriptions::record_delivery(&*client, params).await?)
+    }
+
+    async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError> {
+        let client = self.client().await?;
+        Ok(schedules::put(&*client, params).await?)
+    }
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
+        let client = self.client().await?;
+        Ok(schedules::get(&*client, name).await?)
+    }
+
+    async fn schedule_list(&self) -> Result<Vec<Schedule>, StoreError> {
+        let client = self.client().await?;
+        Ok(schedules::list(&*client).await?)
+    }
+
+    async fn schedule_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        Ok(schedules::delete(&*client, name).await?)
+    }
+
+    async fn schedule_claim_tick(&self, params: ScheduleClaimTick) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        Ok(schedules::claim_tick(&*client, params).await?)
     }
 
     async fn now(&self) -> Result<Timestamp, StoreError> {

@@ -22,11 +22,18 @@ pub struct Migration {
 
 /// Append only: a released migration never changes, because databases out there already ran
 /// it. Kept in the same order as the SQLite store's.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "topics_and_schedules",
+        sql: include_str!("../migrations/0002_topics_and_schedules.sql"),
+    },
+];
 
 /// The schema version this build writes and understands.
 pub fn latest() -> i32 {

@@ -29,6 +29,8 @@ mod options;
 mod queues;
 mod readers;
 mod row;
+mod schedules;
+mod subscriptions;
 mod writer;
 
 use std::{
@@ -40,9 +42,10 @@ use std::{
 use async_trait::async_trait;
 use buzzer_store::{
     Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, Promoted, Store, StoreError,
+    JobRetryDead, Promoted, ScheduleClaimTick, SchedulePut, Store, StoreError,
+    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, Upserted,
 };
-use buzzer_types::{Job, JobId, QueueInfo, ms_to_timestamp};
+use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription, ms_to_timestamp};
 use jiff::Timestamp;
 use rusqlite::Connection;
 
@@ -219,6 +222,80 @@ impl Store for SqliteStore {
     async fn queue_set_paused(&self, name: &str, paused: bool) -> Result<QueueInfo, StoreError> {
         let name = name.to_owned();
         self.write(move |conn, now| queues::set_paused(conn, now, &name, paused))
+            .await
+    }
+
+    async fn subscription_put(
+        &self,
+        params: SubscriptionPut,
+    ) -> Result<Upserted<Subscription>, StoreError> {
+        self.write(move |conn, now| subscriptions::put(conn, now, params))
+            .await
+    }
+
+    async fn subscription_get(
+        &self,
+        topic: &str,
+        name: &str,
+    ) -> Result<Option<Subscription>, StoreError> {
+        let (topic, name) = (topic.to_owned(), name.to_owned());
+        self.read(move |conn, _| subscriptions::get(conn, &topic, &name))
+            .await
+    }
+
+    async fn subscription_list(
+        &self,
+        topic: Option<&str>,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        let topic = topic.map(str::to_owned);
+        self.read(move |conn, _| subscriptions::list(conn, topic.as_deref()))
+            .await
+    }
+
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<bool, StoreError> {
+        let (topic, name) = (topic.to_owned(), name.to_owned());
+        self.write(move |conn, _| subscriptions::delete(conn, &topic, &name))
+            .await
+    }
+
+    async fn subscription_set_disabled(
+        &self,
+        params: SubscriptionSetDisabled,
+    ) -> Result<Subscription, StoreError> {
+        self.write(move |conn, now| subscriptions::set_disabled(conn, now, params))
+            .await
+    }
+
+    async fn subscription_record_delivery(
+        &self,
+        params: SubscriptionDelivery,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn, now| subscriptions::record_delivery(conn, now, params))
+            .await
+    }
+
+    async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError> {
+        self.write(move |conn, now| schedules::put(conn, now, params))
+            .await
+    }
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn, _| schedules::get(conn, &name)).await
+    }
+
+    async fn schedule_list(&self) -> Result<Vec<Schedule>, StoreError> {
+        self.read(|conn, _| schedules::list(conn)).await
+    }
+
+    async fn schedule_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.write(move |conn, _| schedules::delete(conn, &name))
+            .await
+    }
+
+    async fn schedule_claim_tick(&self, params: ScheduleClaimTick) -> Result<bool, StoreError> {
+        self.write(move |conn, _| schedules::claim_tick(conn, params))
             .await
     }
 

@@ -4,7 +4,10 @@ use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`. Append only: a released migration never
 /// changes, because databases out there already ran it.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_topics_and_schedules.sql"),
+];
 
 /// `PRAGMA application_id` of a Buzzer database: "BUZZ" (set by migration 1).
 pub(crate) const APPLICATION_ID: i64 = 0x4255_5A5A;

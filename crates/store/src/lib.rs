@@ -13,12 +13,14 @@
 
 mod error;
 mod params;
+mod topics;
 
 pub use error::StoreError;
 pub use params::*;
+pub use topics::*;
 
 use async_trait::async_trait;
-use buzzer_types::{Job, JobId, QueueInfo};
+use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
 
 #[async_trait]
@@ -97,6 +99,53 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Pauses or resumes a queue that exists ([`StoreError::NotFound`] otherwise). A paused
     /// queue accepts jobs but [`Store::job_fetch`] hands none out.
     async fn queue_set_paused(&self, name: &str, paused: bool) -> Result<QueueInfo, StoreError>;
+
+    /// Creates or replaces a subscription (see [`SubscriptionPut`]); `created` says which.
+    async fn subscription_put(
+        &self,
+        params: SubscriptionPut,
+    ) -> Result<Upserted<Subscription>, StoreError>;
+
+    async fn subscription_get(
+        &self,
+        topic: &str,
+        name: &str,
+    ) -> Result<Option<Subscription>, StoreError>;
+
+    /// The subscriptions of one topic, or of every topic, by topic then name.
+    async fn subscription_list(&self, topic: Option<&str>)
+    -> Result<Vec<Subscription>, StoreError>;
+
+    /// Deletes a subscription; `false` when there was none. Deliveries already made stay.
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<bool, StoreError>;
+
+    /// Disables or re-enables a subscription; [`StoreError::NotFound`] when there is none.
+    async fn subscription_set_disabled(
+        &self,
+        params: SubscriptionSetDisabled,
+    ) -> Result<Subscription, StoreError>;
+
+    /// Records one webhook delivery attempt in the subscription's delivery health. A
+    /// subscription deleted meanwhile is not an error: there is nothing to record it on.
+    async fn subscription_record_delivery(
+        &self,
+        params: SubscriptionDelivery,
+    ) -> Result<(), StoreError>;
+
+    /// Creates or replaces a schedule (see [`SchedulePut`]); `created` says which.
+    async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError>;
+
+    async fn schedule_get(&self, name: &str) -> Result<Option<Schedule>, StoreError>;
+
+    /// Every schedule, by name.
+    async fn schedule_list(&self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Deletes a schedule; `false` when there was none.
+    async fn schedule_delete(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Moves the schedule's `last_tick` to `tick` if it is behind it (compare-and-set);
+    /// `false` when another claim got there first or the schedule is gone.
+    async fn schedule_claim_tick(&self, params: ScheduleClaimTick) -> Result<bool, StoreError>;
 
     /// The store's clock.
     async fn now(&self) -> Result<Timestamp, StoreError>;
