@@ -15,12 +15,15 @@ mod commands;
 mod database_url;
 mod http_client;
 mod listen;
+mod logging;
 mod migrate;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod output;
 mod postgres;
 mod serve;
 
-use std::{io::IsTerminal, process::ExitCode, time::Duration};
+use std::{process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -108,8 +111,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let ctx = match cli.command {
             Command::Serve(args) => {
-                init_logging();
-                return serve::run(args, api_keys).await;
+                let telemetry = logging::init(args.log_format)?;
+                let served = serve::run(args, api_keys).await;
+                telemetry.shutdown();
+                return served;
             }
             Command::Migrate(args) => return migrate::run(args).await,
             _ => Context {
@@ -127,17 +132,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Blocking tasks (store reads) have finished by now; don't wait on a stray one forever.
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
-}
-
-/// Logs go to stderr (stdout carries only the "listening" line); `RUST_LOG` filters, default info.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 #[cfg(test)]
@@ -187,6 +181,13 @@ mod tests {
         assert_eq!(args.listen, "0.0.0.0:0");
         assert_eq!(args.max_body, 1024 * 1024);
         assert_eq!(args.sqlite_synchronous, serve::SyncMode::Full);
+        assert_eq!(args.log_format, logging::LogFormat::Text);
+        let cli = Cli::try_parse_from(["buzzer", "serve", "--log-format", "json"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.log_format, logging::LogFormat::Json);
+        assert!(Cli::try_parse_from(["buzzer", "serve", "--log-format", "xml"]).is_err());
     }
 
     #[test]

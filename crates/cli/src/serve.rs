@@ -14,7 +14,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{database_url::DatabaseUrl, listen};
+use crate::{database_url::DatabaseUrl, listen, logging::LogFormat};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// running server; random by default.
     #[arg(long, env = "BUZZER_NODE_ID", value_name = "NAME")]
     pub node_id: Option<String>,
+    /// Log lines on stderr: `text` for people, `json` (one object per line, with its spans) for
+    /// log pipelines. `RUST_LOG` filters either.
+    #[arg(long, value_enum, env = "BUZZER_LOG_FORMAT", default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
