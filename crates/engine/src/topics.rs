@@ -6,7 +6,7 @@ use buzzer_store::{StoreError, SubscriptionPut, TopicEventPrune, TopicPublish, U
 use buzzer_types::{
     EnqueueRequest, Invalid, PreviousSecret, PublishRequest, PublishResponse, Subscription,
     SubscriptionInfo, SubscriptionRequest, SubscriptionTarget, TopicInfo, WebhookTarget,
-    validate_name, webhook_signature::encode_secret,
+    validate_name, webhook_signature::encode_secret, webhook_url::validate_webhook_url,
 };
 
 use crate::{Engine, EngineError};
@@ -22,19 +22,11 @@ fn check_name(field: &str, name: &str) -> Result<(), EngineError> {
     validate_name(name).map_err(|m| Invalid::new(field, m).into())
 }
 
-/// The checks a URL can pass without resolving it: absolute, `http` or `https`, with a host.
-/// Where it resolves to is checked when the dispatcher connects.
+/// The URL's shape only: which addresses may be reached is the server's policy
+/// (`--allow-private-webhooks`), applied to literal addresses when a subscription is made and
+/// to every resolved address when a delivery connects.
 fn check_webhook_url(url: &str) -> Result<(), Invalid> {
-    let field = "webhook.url";
-    let parsed = url::Url::parse(url)
-        .map_err(|e| Invalid::new(field, format!("must be an absolute URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Invalid::new(field, "must be an http or https URL"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(Invalid::new(field, "must name a host"));
-    }
-    Ok(())
+    validate_webhook_url(url, true)
 }
 
 /// A new secret: `whsec_` and the base64 of 32 random bytes.

@@ -89,6 +89,8 @@ impl std::fmt::Debug for ServerConfig {
 pub(crate) struct AppState {
     pub engine: Engine,
     pub max_body: usize,
+    /// Whether subscriptions may name literal loopback/private webhook addresses.
+    pub allow_private_webhooks: bool,
     pub http_metrics: Arc<metrics::HttpMetrics>,
     pub dashboard: Arc<dashboard::Dashboard>,
 }
@@ -110,6 +112,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
     let state = AppState {
         engine,
         max_body: config.max_body,
+        allow_private_webhooks: config.allow_private_webhooks,
         http_metrics: Arc::new(metrics::HttpMetrics::new()),
         dashboard: Arc::new(dashboard::Dashboard::new(keys.clone())),
     };

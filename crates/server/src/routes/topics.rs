@@ -3,6 +3,7 @@
 use axum::{extract::State, http::StatusCode, response::Response};
 use buzzer_types::{
     PublishRequest, SubscriptionListResponse, SubscriptionRequest, TopicListResponse,
+    webhook_url::validate_webhook_url,
 };
 
 use crate::{
@@ -50,12 +51,17 @@ pub(crate) async fn all_subscriptions(State(state): State<AppState>) -> Result<R
 }
 
 /// `PUT /v1/topics/{topic}/subscriptions/{name}`: 201 when created, 200 when replaced. The
-/// answer shows a webhook's whole secret only when this call generated or rotated it.
+/// answer shows a webhook's whole secret only when this call generated or rotated it. A URL
+/// whose host is a literal non-public address (or `localhost`) is refused here unless the
+/// server allows private webhooks; names that resolve to one are refused at delivery.
 pub(crate) async fn put(
     State(state): State<AppState>,
     Names((topic, name)): Names<(String, String)>,
     JsonBody(req): JsonBody<SubscriptionRequest>,
 ) -> Result<Response, ApiError> {
+    if let Some(webhook) = &req.webhook {
+        validate_webhook_url(&webhook.url, state.allow_private_webhooks)?;
+    }
     let put = state.engine.subscription_put(&topic, &name, req).await?;
     let status = if put.created {
         StatusCode::CREATED

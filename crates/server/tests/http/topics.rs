@@ -173,3 +173,19 @@ async fn bad_subscriptions_and_publishes_name_the_field() {
     .invalid_field("idempotency_key");
     assert_eq!(s.get("/v1/topics").await.json(), json!({"topics": []}));
 }
+
+#[tokio::test]
+async fn private_webhook_addresses_need_the_flag() {
+    let config = buzzer_server::ServerConfig {
+        allow_private_webhooks: true,
+        ..Default::default()
+    };
+    let s = TestServer::start_with(config).await;
+    let r = s
+        .put(
+            "/v1/topics/t/subscriptions/local",
+            json!({"webhook": {"url": "http://127.0.0.1:9/hook"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
