@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Server, get, http, post};
+use common::{Server, get, http, ok, ok_json, post, stderr};
 use postgres_support::Schema;
 use serde_json::{Value, json};
 
@@ -244,4 +244,120 @@ async fn topics_and_schedules_survive_a_restart() {
     )
     .await;
     assert_eq!((status, answer["deliveries"].clone()), (202, json!(1)));
+}
+
+#[tokio::test]
+async fn topics_subscriptions_and_schedules_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("b.db"));
+    assert!(ok(&server.cli(None, &["topics"])).contains("no topics yet"));
+
+    let text = ok(&server.cli(
+        None,
+        &[
+            "subscriptions",
+            "create",
+            "orders",
+            "email",
+            "--queue",
+            "emails",
+        ],
+    ));
+    assert!(text.contains("queue emails"), "{text}");
+    let made = ok_json(&server.cli(
+        None,
+        &[
+            "--json",
+            "subscriptions",
+            "create",
+            "orders",
+            "analytics",
+            "--webhook",
+            "https://analytics.example.com/in",
+            "--filter",
+            "status=placed",
+            "--filter",
+            "total=30",
+        ],
+    ));
+    assert!(
+        made["webhook"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert_eq!(made["filter"], json!({"status": "placed", "total": 30}));
+
+    let table = ok(&server.cli(None, &["subscriptions"]));
+    assert!(
+        table.contains("TOPIC") && table.contains("FAILURES IN A ROW"),
+        "{table}"
+    );
+    assert!(
+        table.contains("webhook https://analytics.example.com/in"),
+        "{table}"
+    );
+    assert!(!table.contains("whsec_"), "no secret in lists: {table}");
+    let list = ok_json(&server.cli(
+        None,
+        &["--json", "subscriptions", "list", "--topic", "orders"],
+    ));
+    assert_eq!(list["subscriptions"].as_array().unwrap().len(), 2);
+    let topics = ok_json(&server.cli(None, &["--json", "topics"]));
+    assert_eq!(
+        topics,
+        json!({"topics": [{"name": "orders", "subscriptions": 2}]})
+    );
+    assert!(ok(&server.cli(None, &["topics"])).contains("orders"));
+
+    let bad = server.cli(
+        None,
+        &[
+            "subscriptions",
+            "create",
+            "orders",
+            "x",
+            "--webhook",
+            "ftp://nope/",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("webhook.url"), "{}", stderr(&bad));
+
+    ok(&server.cli(None, &["subscriptions", "delete", "orders", "analytics"]));
+    let gone = server.cli(None, &["subscriptions", "delete", "orders", "analytics"]);
+    assert_eq!(gone.status.code(), Some(1));
+
+    let text = ok(&server.cli(
+        None,
+        &[
+            "schedules",
+            "create",
+            "nightly",
+            "--cron",
+            "0 3 * * *",
+            "--queue",
+            "reports",
+            "--timezone",
+            "Europe/Paris",
+            "--payload",
+            r#"{"report": "sales"}"#,
+        ],
+    ));
+    assert!(text.contains("next at"), "{text}");
+    let table = ok(&server.cli(None, &["schedules"]));
+    assert!(
+        table.contains("nightly") && table.contains("Europe/Paris"),
+        "{table}"
+    );
+    let list = ok_json(&server.cli(None, &["--json", "schedules", "list"]));
+    assert_eq!(list["schedules"][0]["payload"], json!({"report": "sales"}));
+    let bad = server.cli(
+        None,
+        &["schedules", "create", "x", "--cron", "nope", "--queue", "q"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("cron"), "{}", stderr(&bad));
+    ok(&server.cli(None, &["schedules", "delete", "nightly"]));
+    assert!(ok(&server.cli(None, &["schedules"])).contains("no schedules"));
 }
