@@ -77,6 +77,8 @@ enum Command {
     /// The dead-letter queue: list dead jobs and replay them.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// The checkout demo: sync vs async vs hybrid, live at /demo or as a measured report.
+    Demo(buzzer_demo::DemoArgs),
 }
 
 /// Parses the command line, runs the command and turns any error into `error: …` on stderr
@@ -101,7 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|k| !k.is_empty())
         .collect();
     let runtime = match &cli.command {
-        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Serve(_) | Command::Demo(_) => tokio::runtime::Builder::new_multi_thread(),
         // An operator command makes a few sequential calls: one thread is plenty.
         _ => tokio::runtime::Builder::new_current_thread(),
     }
@@ -117,13 +119,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return served;
             }
             Command::Migrate(args) => return migrate::run(args).await,
+            Command::Demo(args) => return buzzer_demo::run(args).await,
             _ => Context {
                 client: ApiClient::new(&cli.server, api_keys.into_iter().next())?,
                 json: cli.json,
             },
         };
         match cli.command {
-            Command::Serve(_) | Command::Migrate(_) => Ok(()),
+            Command::Serve(_) | Command::Migrate(_) | Command::Demo(_) => Ok(()),
             Command::Jobs(cmd) => commands::jobs::run(cmd, &ctx).await,
             Command::Queues(args) => commands::queues::run(args, &ctx).await,
             Command::Dlq(cmd) => commands::dlq::run(cmd, &ctx).await,
