@@ -38,31 +38,56 @@ pub struct DemoArgs {
     pub email_outage: bool,
 
     /// Payment provider latency.
-    #[arg(long, default_value_t = 10, value_name = "MS", help_heading = "Providers")]
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "MS",
+        help_heading = "Providers"
+    )]
     pub payment_ms: u64,
     /// Share of cards the payment provider declines (0..1).
     #[arg(long, default_value_t = 0.03, value_name = "RATE", value_parser = rate, help_heading = "Providers")]
     pub payment_decline_rate: f64,
     /// Inventory service latency.
-    #[arg(long, default_value_t = 3, value_name = "MS", help_heading = "Providers")]
+    #[arg(
+        long,
+        default_value_t = 3,
+        value_name = "MS",
+        help_heading = "Providers"
+    )]
     pub inventory_ms: u64,
     /// Share of inventory calls that fail (0..1).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", value_parser = rate, help_heading = "Providers")]
     pub inventory_failure_rate: f64,
     /// Email provider latency: slow, as email providers are.
-    #[arg(long, default_value_t = 3_000, value_name = "MS", help_heading = "Providers")]
+    #[arg(
+        long,
+        default_value_t = 3_000,
+        value_name = "MS",
+        help_heading = "Providers"
+    )]
     pub email_ms: u64,
     /// Share of emails the provider fails to send (0..1).
     #[arg(long, default_value_t = 0.05, value_name = "RATE", value_parser = rate, help_heading = "Providers")]
     pub email_failure_rate: f64,
     /// Invoice PDF renderer latency.
-    #[arg(long, default_value_t = 400, value_name = "MS", help_heading = "Providers")]
+    #[arg(
+        long,
+        default_value_t = 400,
+        value_name = "MS",
+        help_heading = "Providers"
+    )]
     pub invoice_ms: u64,
     /// Share of invoice renders that fail (0..1).
     #[arg(long, default_value_t = 0.02, value_name = "RATE", value_parser = rate, help_heading = "Providers")]
     pub invoice_failure_rate: f64,
     /// Analytics collector latency.
-    #[arg(long, default_value_t = 50, value_name = "MS", help_heading = "Providers")]
+    #[arg(
+        long,
+        default_value_t = 50,
+        value_name = "MS",
+        help_heading = "Providers"
+    )]
     pub analytics_ms: u64,
     /// Share of analytics events that fail (0..1).
     #[arg(long, default_value_t = 0.02, value_name = "RATE", value_parser = rate, help_heading = "Providers")]
@@ -76,10 +101,20 @@ pub struct DemoArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub attempts: u32,
     /// First retry delay (full jitter, doubling each attempt).
-    #[arg(long, default_value_t = 1_000, value_name = "MS", help_heading = "Jobs")]
+    #[arg(
+        long,
+        default_value_t = 1_000,
+        value_name = "MS",
+        help_heading = "Jobs"
+    )]
     pub backoff_ms: u64,
     /// Longest retry delay.
-    #[arg(long, default_value_t = 30_000, value_name = "MS", help_heading = "Jobs")]
+    #[arg(
+        long,
+        default_value_t = 30_000,
+        value_name = "MS",
+        help_heading = "Jobs"
+    )]
     pub backoff_max_ms: u64,
     /// Jobs each queue (emails, invoices, analytics) runs at once.
     #[arg(long, default_value_t = 50, value_name = "N", help_heading = "Jobs",

@@ -55,10 +55,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.email_outage {
         demo.shop.providers.set_email_outage(true);
     }
+    // The first line is the one `buzzer serve` prints, so scripts find the port the same way.
     print(&format!(
-        "buzzer demo listening on {}\nBuzzer's dashboard: http://{}/  (Ctrl-C stops the demo)",
-        demo.url(),
-        demo.addr
+        "buzzer listening on http://{addr}\nopen the demo: {url}  (Buzzer's dashboard: http://{addr}/; Ctrl-C stops it)",
+        addr = demo.addr,
+        url = demo.url(),
     ))?;
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     tokio::select! {

@@ -39,7 +39,10 @@ pub enum ProviderError {
     /// The payment provider declined the card: a business answer, never retried.
     Declined,
     /// The provider answered with an error (or is down): worth retrying later.
-    Failed { provider: &'static str, reason: String },
+    Failed {
+        provider: &'static str,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for ProviderError {

@@ -156,7 +156,9 @@ async fn drain(demo: &Demo) -> anyhow::Result<Background> {
         let ours = queues.iter().filter(|q| QUEUES.contains(&q.name.as_str()));
         let pending: u64 = ours
             .clone()
-            .map(|q| q.counts.available + q.counts.scheduled + q.counts.running + q.counts.retryable)
+            .map(|q| {
+                q.counts.available + q.counts.scheduled + q.counts.running + q.counts.retryable
+            })
             .sum();
         let dead = queues
             .iter()
@@ -204,7 +206,14 @@ impl fmt::Display for Report {
         )?;
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-            "mode", "orders", "p50", "p99", "success", "declined", "failed", "p50 vs sync",
+            "mode",
+            "orders",
+            "p50",
+            "p99",
+            "success",
+            "declined",
+            "failed",
+            "p50 vs sync",
         ]);
         for m in &self.modes {
             let speedup = match (m.mode, self.speedup(m.mode)) {

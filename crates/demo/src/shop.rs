@@ -61,7 +61,10 @@ impl Shop {
         let started = Instant::now();
         let result = match mode {
             Mode::Sync => self.sync(id).await,
-            Mode::Async => self.queued(id, mode).await.map(|job| (Email::Queued(job), None)),
+            Mode::Async => self
+                .queued(id, mode)
+                .await
+                .map(|job| (Email::Queued(job), None)),
             Mode::Hybrid => self.hybrid(id).await,
         };
         let server_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -165,14 +168,17 @@ impl Shop {
         let event = self
             .with_retry(self.buzzer.enqueue(event))
             .idempotency_key(format!("order-{id}-analytics"));
-        tokio::try_join!(invoice.into_future(), event.into_future()).map_err(CheckoutError::Queue)?;
+        tokio::try_join!(invoice.into_future(), event.into_future())
+            .map_err(CheckoutError::Queue)?;
         Ok(())
     }
 
     fn with_retry<J: buzzer::Job>(&self, enqueue: buzzer::Enqueue<J>) -> buzzer::Enqueue<J> {
-        enqueue
-            .max_attempts(self.retry.attempts)
-            .backoff(self.retry.backoff_initial, self.retry.backoff_max, 2.0)
+        enqueue.max_attempts(self.retry.attempts).backoff(
+            self.retry.backoff_initial,
+            self.retry.backoff_max,
+            2.0,
+        )
     }
 }
 

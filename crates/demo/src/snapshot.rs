@@ -91,7 +91,10 @@ impl Shop {
             email_latency_ms: u64::try_from(email.latency.as_millis()).unwrap_or(u64::MAX),
             email_failure_rate: email.failure_rate,
             hybrid_budget_ms: u64::try_from(self.hybrid_budget.as_millis()).unwrap_or(u64::MAX),
-            email_breaker: match self.buzzer.breaker_state(<SendConfirmation as buzzer::Job>::QUEUE) {
+            email_breaker: match self
+                .buzzer
+                .breaker_state(<SendConfirmation as buzzer::Job>::QUEUE)
+            {
                 BreakerState::Closed => "closed",
                 BreakerState::Open => "open",
                 BreakerState::HalfOpen => "half-open",

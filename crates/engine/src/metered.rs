@@ -368,8 +368,12 @@ impl Store for Metered {
         params: SubscriptionDelivery,
     ) -> Result<(), StoreError> {
         let op = "subscription_record_delivery";
-        self.call(op, span(op), self.inner.subscription_record_delivery(params))
-            .await
+        self.call(
+            op,
+            span(op),
+            self.inner.subscription_record_delivery(params),
+        )
+        .await
     }
 
     async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError> {

@@ -33,9 +33,17 @@ const PUT: &str = concat!(
     ", (c.xmax = 0) AS created"
 );
 
-const GET: &str = concat!("SELECT ", columns!(), " FROM buzzer_schedules c WHERE c.name = $1");
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM buzzer_schedules c WHERE c.name = $1"
+);
 
-const LIST: &str = concat!("SELECT ", columns!(), " FROM buzzer_schedules c ORDER BY c.name");
+const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM buzzer_schedules c ORDER BY c.name"
+);
 
 const DELETE: &str = "DELETE FROM buzzer_schedules WHERE name = $1";
 

@@ -84,7 +84,9 @@ const RECORD_DELIVERY: &str = concat!(
 
 pub(crate) async fn put(db: &impl Db, p: SubscriptionPut) -> Result<Upserted<Subscription>, Error> {
     let (kind, queue, url, secret, previous, previous_until) = match &p.target {
-        SubscriptionTarget::Queue { queue } => ("queue", Some(queue.as_str()), None, None, None, None),
+        SubscriptionTarget::Queue { queue } => {
+            ("queue", Some(queue.as_str()), None, None, None, None)
+        }
         SubscriptionTarget::Webhook(w) => (
             "webhook",
             None,
@@ -118,7 +120,11 @@ pub(crate) async fn put(db: &impl Db, p: SubscriptionPut) -> Result<Upserted<Sub
     })
 }
 
-pub(crate) async fn get(db: &impl Db, topic: &str, name: &str) -> Result<Option<Subscription>, Error> {
+pub(crate) async fn get(
+    db: &impl Db,
+    topic: &str,
+    name: &str,
+) -> Result<Option<Subscription>, Error> {
     db.rows(GET, &[&topic, &name])
         .await?
         .first()

@@ -36,7 +36,10 @@ async fn text_postgres_cannot_store_is_refused_with_the_reason() {
             other => panic!("expected a conflict naming the NUL character, got {other:?}"),
         }
     }
-    assert!(store.queue_get("q").await.unwrap().is_none(), "nothing was stored");
+    assert!(
+        store.queue_get("q").await.unwrap().is_none(),
+        "nothing was stored"
+    );
     // In the payload it is fine: `json` keeps the client's text.
     let ins = store
         .job_insert_many(vec![JobInsert {
@@ -63,5 +66,12 @@ async fn a_run_at_before_timestamptz_begins_is_due_now() {
         .await
         .unwrap();
     assert_eq!(ins[0].job.state, JobState::Available);
-    assert_eq!(store.job_fetch(common::fetch(&["q"], 1)).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .job_fetch(common::fetch(&["q"], 1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

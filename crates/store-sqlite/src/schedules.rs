@@ -10,7 +10,11 @@ const COLUMNS: &str =
     "name, cron, timezone, queue, payload, options, last_tick, created_at, updated_at";
 
 /// Runs on the writer. A replaced schedule keeps `created_at` and `last_tick`.
-pub(crate) fn put(conn: &Connection, now: i64, p: SchedulePut) -> Result<Upserted<Schedule>, Error> {
+pub(crate) fn put(
+    conn: &Connection,
+    now: i64,
+    p: SchedulePut,
+) -> Result<Upserted<Schedule>, Error> {
     let existed = get(conn, &p.name)?.is_some();
     let options = (p.options != ScheduleJobOptions::default())
         .then(|| serde_json::to_string(&p.options))
@@ -46,7 +50,8 @@ pub(crate) fn get(conn: &Connection, name: &str) -> Result<Option<Schedule>, Err
 }
 
 pub(crate) fn list(conn: &Connection) -> Result<Vec<Schedule>, Error> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM schedules ORDER BY name"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM schedules ORDER BY name"))?;
     let rows = stmt.query_map([], schedule)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -69,8 +74,9 @@ pub(crate) fn claim_tick(conn: &Connection, p: ScheduleClaimTick) -> Result<bool
 }
 
 fn schedule(row: &Row<'_>) -> rusqlite::Result<Schedule> {
-    let conversion =
-        |idx, e: serde_json::Error| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e));
+    let conversion = |idx, e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+    };
     let payload = RawValue::from_string(row.get(4)?).map_err(|e| conversion(4, e))?;
     let options = row
         .get::<_, Option<String>>(5)?

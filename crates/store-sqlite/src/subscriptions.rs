@@ -24,7 +24,9 @@ pub(crate) fn put(
 ) -> Result<Upserted<Subscription>, Error> {
     let existed = get(conn, &p.topic, &p.name)?.is_some();
     let (kind, queue, url, secret, previous, previous_until) = match &p.target {
-        SubscriptionTarget::Queue { queue } => ("queue", Some(queue.as_str()), None, None, None, None),
+        SubscriptionTarget::Queue { queue } => {
+            ("queue", Some(queue.as_str()), None, None, None, None)
+        }
         SubscriptionTarget::Webhook(w) => (
             "webhook",
             None,
@@ -70,7 +72,11 @@ pub(crate) fn put(
     })
 }
 
-pub(crate) fn get(conn: &Connection, topic: &str, name: &str) -> Result<Option<Subscription>, Error> {
+pub(crate) fn get(
+    conn: &Connection,
+    topic: &str,
+    name: &str,
+) -> Result<Option<Subscription>, Error> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM subscriptions WHERE topic = ?1 AND name = ?2"
@@ -134,7 +140,10 @@ fn subscription(row: &Row<'_>) -> rusqlite::Result<Subscription> {
         _ => SubscriptionTarget::Webhook(WebhookTarget {
             url: row.get(4)?,
             secret: row.get(5)?,
-            previous_secret: match (row.get::<_, Option<String>>(6)?, row.get::<_, Option<i64>>(7)?) {
+            previous_secret: match (
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, Option<i64>>(7)?,
+            ) {
                 (Some(secret), Some(until)) => Some(PreviousSecret {
                     secret,
                     until: ms_to_timestamp(until),

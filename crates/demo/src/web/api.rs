@@ -13,12 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{DemoState, Problem};
-use crate::{
-    jobs::SendConfirmation,
-    orders::Mode,
-    shop::CheckoutError,
-    snapshot::Snapshot,
-};
+use crate::{jobs::SendConfirmation, orders::Mode, shop::CheckoutError, snapshot::Snapshot};
 
 /// `POST /demo/checkout/{mode}`: 200 with the order when it is confirmed; 402 when the card
 /// is declined; 502 when a provider called inline failed; 503 when Buzzer did not take the
