@@ -15,6 +15,7 @@ mod subscription;
 mod time;
 mod validate;
 pub mod webhook_signature;
+pub mod webhook_url;
 
 pub use filter::{FILTER_MAX_ENTRIES, filter_matches, validate_filter};
 pub use id::{JobId, ParseJobIdError};
