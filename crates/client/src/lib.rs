@@ -90,6 +90,7 @@ mod error;
 mod handle;
 mod job;
 mod transport;
+pub mod webhooks;
 mod worker;
 
 pub use breaker::{BreakerConfig, BreakerState};
