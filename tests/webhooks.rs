@@ -1,12 +1,14 @@
 //! Webhooks end to end through a real `buzzer serve`: publish → signed delivery to a receiver on
-//! loopback that fails first, retries with the same `webhook-id`, and the address policy of a
-//! server started without `--allow-private-webhooks`.
+//! loopback that fails first, retries with the same `webhook-id`; every acknowledged publish
+//! delivered across a `kill -9`; and the address policy of a server started without
+//! `--allow-private-webhooks`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::{
+    collections::HashSet,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -194,4 +196,100 @@ async fn without_the_flag_literal_private_addresses_are_refused_at_put() {
     )
     .await;
     assert_eq!(status, 201);
+}
+
+/// Keeps the payload of every request and answers 200 after a short pause, so deliveries are
+/// in flight when the server dies.
+async fn slow_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    async fn answer(State(got): State<Arc<Mutex<Vec<Value>>>>, body: Bytes) -> StatusCode {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        got.lock()
+            .unwrap()
+            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        StatusCode::NO_CONTENT
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    let app = Router::new().fallback(answer).with_state(got.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_publish_is_delivered_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    // A short attempt limit makes the lease short: deliveries the dead server held are
+    // retried within seconds of the restart.
+    let flags = ["--allow-private-webhooks", "--webhook-timeout-ms", "1000"];
+    let mut server = Server::start_with(&db, &flags);
+    let (url, got) = slow_receiver().await;
+    let (status, sub) = put(
+        &http(None),
+        &format!("{}/v1/topics/orders/subscriptions/hook", server.url),
+        json!({"webhook": {"url": url}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{sub}");
+
+    let acked: Arc<Mutex<Vec<(usize, u64)>>> = Arc::default();
+    let mut publishers = Vec::new();
+    for p in 0..4 {
+        let url = format!("{}/v1/topics/orders/events", server.url);
+        let acked = Arc::clone(&acked);
+        publishers.push(tokio::spawn(async move {
+            let client = http(None);
+            for n in 0.. {
+                let body = json!({"payload": {"p": p, "n": n}});
+                // No answer: never acknowledged, so it may be lost.
+                let Ok(resp) = client.post(&url).json(&body).send().await else {
+                    break;
+                };
+                if resp.status().as_u16() == 202 {
+                    acked.lock().unwrap().push((p, n));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    server.kill();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 20,
+        "only {} publishes acknowledged",
+        acked.len()
+    );
+
+    let server = Server::start_with(&db, &flags);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let seen: HashSet<(usize, u64)> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|v| Some((v["p"].as_u64()? as usize, v["n"].as_u64()?)))
+            .collect();
+        let missing: Vec<_> = acked.iter().filter(|k| !seen.contains(k)).collect();
+        if missing.is_empty() {
+            eprintln!(
+                "kill -9 during publishing: {} acknowledged, all delivered ({} requests)",
+                acked.len(),
+                got.lock().unwrap().len()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged events never arrived, e.g. {:?}\n{}",
+            missing.len(),
+            acked.len(),
+            &missing[..missing.len().min(5)],
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
