@@ -89,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let store = store.clone();
             async move {
                 // Every 50th follower's timeline store fails once: that delivery alone retries.
-                if job.follower % 50 == 0 && ctx.attempt() == 1 {
+                if job.follower.is_multiple_of(50) && ctx.attempt() == 1 {
                     store.hiccups.fetch_add(1, Ordering::Relaxed);
                     return Err(JobError::retry_in(
                         "timeline store busy",
