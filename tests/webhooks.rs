@@ -1,11 +1,12 @@
 //! Webhooks end to end through a real `buzzer serve`: publish → signed delivery to a receiver on
 //! loopback that fails first, retries with the same `webhook-id`; every acknowledged publish
 //! delivered across a `kill -9`; and the address policy of a server started without
-//! `--allow-private-webhooks`.
+//! `--allow-private-webhooks`; two nodes sharing PostgreSQL deliver each event once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod postgres_support;
 
 use std::{
     collections::HashSet,
@@ -17,6 +18,7 @@ use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCod
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use common::{Server, get, http, post};
 use hmac::{Hmac, KeyInit, Mac};
+use postgres_support::Schema;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -292,4 +294,67 @@ async fn every_acknowledged_publish_is_delivered_across_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_sharing_postgres_deliver_each_event_once() {
+    require_postgres!();
+    let schema = Schema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--allow-private-webhooks"];
+    let a = postgres_support::serve(dir.path(), "a", &schema.url(), &flags);
+    let b = postgres_support::serve(dir.path(), "b", &schema.url(), &flags);
+    let (url, got) = slow_receiver().await;
+    let client = http(None);
+    let (status, sub) = put(
+        &client,
+        &format!("{}/v1/topics/orders/subscriptions/hook", a.url),
+        json!({"webhook": {"url": url}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{sub}");
+
+    const EVENTS: u64 = 60;
+    for n in 0..EVENTS {
+        let node = if n % 2 == 0 { &a } else { &b };
+        let (status, answer) = post(
+            &client,
+            &format!("{}/v1/topics/orders/events", node.url),
+            json!({"payload": {"p": 0, "n": n}}),
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.lock().unwrap().len() < EVENTS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {EVENTS} delivered\n{}\n{}",
+            got.lock().unwrap().len(),
+            a.log(),
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Anything sent twice would arrive within moments of the rest.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = got.lock().unwrap().clone();
+    let distinct: HashSet<u64> = got.iter().filter_map(|v| v["n"].as_u64()).collect();
+    assert_eq!(distinct.len(), EVENTS as usize);
+    assert_eq!(got.len(), EVENTS as usize, "an event was delivered twice");
+
+    let (_, list) = get(
+        &client,
+        &format!("{}/v1/jobs?queue=buzzer:webhooks&limit=1000", b.url),
+    )
+    .await;
+    let jobs = list["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), EVENTS as usize);
+    assert!(jobs.iter().all(|j| j["state"] == "completed"), "{list}");
+    let nodes: HashSet<&str> = jobs
+        .iter()
+        .filter_map(|j| j["worker_id"].as_str())
+        .collect();
+    eprintln!("deliveries made by {nodes:?}");
 }
