@@ -88,7 +88,8 @@
       "aria-label": "response time per mode" });
     for (let tick = 1; tick <= hi; tick *= 10) {
       chart.append(svg("line", { x1: x(tick), x2: x(tick), y1: top, y2: height - 25, class: "grid" }));
-      chart.append(svg("text", { x: x(tick), y: height - 10, class: "tick" }, ms(tick)));
+      const label = tick >= 1000 ? tick / 1000 + " s" : tick + " ms";
+      chart.append(svg("text", { x: x(tick), y: height - 10, class: "tick" }, label));
     }
     state.times.forEach(([mode, times], i) => {
       const y = top + row * i + row / 2;
