@@ -7,7 +7,11 @@ use std::{sync::Mutex, time::Duration};
 
 use async_trait::async_trait;
 use buzzer_engine::{Engine, Services};
-use buzzer_types::{EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId};
+use buzzer_types::{
+    EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId, PublishRequest,
+    PublishResponse, ScheduleInfo, ScheduleRequest, SubscriptionInfo, SubscriptionRequest,
+    TopicInfo,
+};
 use tokio::time::Instant;
 
 use super::{Finish, Transport};
@@ -18,7 +22,29 @@ pub(crate) struct Embedded {
     engine: Engine,
     /// The services this client started and stops with the store; `None` for an engine the
     /// caller owns, and after shutdown.
-    owned: Mutex<Option<Services>>,
+    owned: Mutex<Option<Owned>>,
+}
+
+/// What an owning client started beside the engine.
+#[derive(Debug)]
+struct Owned {
+    services: Services,
+    /// Delivers webhook subscriptions, as `buzzer serve` does.
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<buzzer_webhooks::Dispatcher>,
+}
+
+#[cfg(all(feature = "webhooks", any(feature = "sqlite", feature = "postgres")))]
+fn start_webhooks(engine: &Engine) -> Option<buzzer_webhooks::Dispatcher> {
+    let config = buzzer_webhooks::WebhookConfig::default();
+    match buzzer_webhooks::WebhookDispatcher::new(engine.clone(), config) {
+        Ok(dispatcher) => Some(dispatcher.start()),
+        Err(e) => {
+            // Jobs and topics work without it; webhook deliveries wait for a node that has one.
+            tracing::warn!(error = %e, "webhook deliveries are not made from this process");
+            None
+        }
+    }
 }
 
 impl Embedded {
@@ -26,9 +52,14 @@ impl Embedded {
     /// store feature opens one this way).
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn owning(engine: Engine, services: Services) -> Self {
+        let owned = Owned {
+            services,
+            #[cfg(feature = "webhooks")]
+            webhooks: start_webhooks(&engine),
+        };
         Embedded {
             engine,
-            owned: Mutex::new(Some(services)),
+            owned: Mutex::new(Some(owned)),
         }
     }
 
@@ -107,21 +138,67 @@ impl Transport for Embedded {
             .collect())
     }
 
+    async fn publish(&self, topic: &str, req: PublishRequest) -> Result<PublishResponse, Error> {
+        Ok(self.engine.publish(topic, req).await?)
+    }
+
+    async fn subscription_put(
+        &self,
+        topic: &str,
+        name: &str,
+        req: SubscriptionRequest,
+    ) -> Result<SubscriptionInfo, Error> {
+        Ok(self.engine.subscription_put(topic, name, req).await?.value)
+    }
+
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<(), Error> {
+        Ok(self.engine.subscription_delete(topic, name).await?)
+    }
+
+    async fn subscriptions(&self, topic: Option<&str>) -> Result<Vec<SubscriptionInfo>, Error> {
+        Ok(self.engine.subscriptions(topic).await?)
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicInfo>, Error> {
+        Ok(self.engine.topics().await?)
+    }
+
+    async fn schedule_put(&self, name: &str, req: ScheduleRequest) -> Result<ScheduleInfo, Error> {
+        Ok(self.engine.schedule_put(name, req).await?.value)
+    }
+
+    async fn schedule(&self, name: &str) -> Result<ScheduleInfo, Error> {
+        Ok(self.engine.schedule(name).await?)
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, Error> {
+        Ok(self.engine.schedules().await?)
+    }
+
+    async fn schedule_delete(&self, name: &str) -> Result<(), Error> {
+        Ok(self.engine.schedule_delete(name).await?)
+    }
+
     fn is_closed(&self) -> bool {
         self.engine.is_shutting_down()
     }
 
     async fn shutdown(&self) -> Result<(), Error> {
-        let services = self
+        let owned = self
             .owned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        let Some(services) = services else {
+        let Some(owned) = owned else {
             return Ok(());
         };
         self.engine.shutdown();
-        services.join().await;
+        // The dispatcher hands its leased deliveries back while the store is still open.
+        #[cfg(feature = "webhooks")]
+        if let Some(webhooks) = owned.webhooks {
+            webhooks.join().await;
+        }
+        owned.services.join().await;
         let closed = self.engine.store().close().await;
         closed.map_err(Error::from)
     }
