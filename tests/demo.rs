@@ -100,3 +100,16 @@ fn the_demo_listens_on_loopback_only() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
 }
+
+#[test]
+fn report_flags_need_the_report() {
+    let out = buzzer().args(["demo", "--orders", "5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--report"), "{}", stderr(&out));
+    let out = buzzer()
+        .args(["demo", "--report", "--email-failure-rate", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("between 0 and 1"), "{}", stderr(&out));
+}

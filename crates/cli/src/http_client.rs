@@ -92,6 +92,19 @@ impl ApiClient {
         self.call(Method::POST, path, &[], body).await
     }
 
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        body: &impl Serialize,
+    ) -> Result<T, ApiError> {
+        self.call(Method::PUT, path, &[], Some(body)).await
+    }
+
+    /// A `DELETE` whose success answer is `204 No Content`.
+    pub async fn delete(&self, path: &[&str]) -> Result<(), ApiError> {
+        self.call(Method::DELETE, path, &[], None::<&()>).await
+    }
+
     /// `path` is a list of segments, each percent-encoded, so an id typed by an operator can
     /// never change which route is called.
     fn url(&self, path: &[&str], query: &[(&str, String)]) -> Url {
@@ -124,7 +137,13 @@ impl ApiClient {
         let status = resp.status();
         let text = resp.text().await.map_err(|e| self.transport(e))?;
         if status.is_success() {
-            serde_json::from_str(&text).map_err(|e| ApiError::Decode(e.to_string()))
+            // A `204` has no body: it decodes as `()`.
+            let text = if text.trim().is_empty() {
+                "null"
+            } else {
+                &text
+            };
+            serde_json::from_str(text).map_err(|e| ApiError::Decode(e.to_string()))
         } else {
             Err(self.problem(status, &text))
         }

@@ -26,11 +26,11 @@ pub struct DemoArgs {
     #[arg(long)]
     pub report: bool,
     /// With --report: orders per mode.
-    #[arg(long, default_value_t = 50, value_name = "N",
+    #[arg(long, default_value_t = 50, value_name = "N", requires = "report",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub orders: u32,
     /// With --report: orders in flight at once, like that many customers checking out.
-    #[arg(long, default_value_t = 25, value_name = "N",
+    #[arg(long, default_value_t = 25, value_name = "N", requires = "report",
           value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub concurrency: u32,
     /// Start with the email provider down (the page has a switch for it).

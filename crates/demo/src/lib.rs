@@ -25,7 +25,7 @@ pub use args::DemoArgs;
 pub use jobs::{QUEUES, RenderInvoice, SendConfirmation, TrackOrder};
 pub use orders::{Email, Mode, ModeSummary, Order, Outcome, percentile};
 pub use providers::{Behaviour, ProviderConfig, ProviderError, ProviderStats, Providers};
-pub use report::{ModeReport, Report};
+pub use report::{Background, ModeReport, Report};
 pub use shop::{RetryPolicy, Shop};
 
 use std::io::Write as _;

@@ -102,8 +102,8 @@ impl Shop {
 
     /// Charges, reserves, then hands the email, invoice and analytics to Buzzer; answers with
     /// the email's job. The three enqueues go out together so the store's group commit can
-    /// make them one fsync; if one fails the checkout fails, and the idempotency keys make a
-    /// retried checkout reuse the jobs that did get in.
+    /// make them one fsync. They are three transactions, not one: if one fails the checkout
+    /// answers 503 while the others may already be queued.
     async fn queued(&self, id: u64, mode: Mode) -> Result<JobId, CheckoutError> {
         self.charge_and_reserve().await?;
         let email = async {
