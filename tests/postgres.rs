@@ -18,6 +18,20 @@ use common::{buzzer, http, ok, post};
 use postgres_support::{Schema, proxy::Proxy};
 use serde_json::json;
 
+/// Every migration of this build, in order (append a new one here).
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, "init"),
+    (2, "topics_and_schedules"),
+    (3, "topic_events"),
+];
+
+fn applied() -> Vec<(i32, String)> {
+    MIGRATIONS
+        .iter()
+        .map(|(v, name)| (*v, (*name).to_owned()))
+        .collect()
+}
+
 fn migrate(url: &str) -> Output {
     buzzer()
         .args(["migrate", "--database", url])
@@ -50,11 +64,18 @@ async fn migrate_reports_each_step_and_then_finds_nothing_to_do() {
         "{first}"
     );
     assert!(first.contains("applying 0001_init"), "{first}");
-    assert!(first.contains("migrated from version 0 to 1"), "{first}");
+    let latest = MIGRATIONS.len();
+    assert!(
+        first.contains(&format!("migrated from version 0 to {latest}")),
+        "{first}"
+    );
     let again = ok(&migrate(&schema.url()));
-    assert!(again.contains("is up to date (version 1)"), "{again}");
+    assert!(
+        again.contains(&format!("is up to date (version {latest})")),
+        "{again}"
+    );
     assert!(!again.contains("applying"), "{again}");
-    assert_eq!(migrations(&schema).await, vec![(1, "init".to_owned())]);
+    assert_eq!(migrations(&schema).await, applied());
 
     // A server over the migrated schema serves at once.
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +121,7 @@ async fn servers_and_migrations_started_together_on_a_fresh_schema_all_succeed()
         ok(&m.wait_with_output().unwrap());
     }
     let servers: Vec<_> = servers.into_iter().map(|s| s.join().unwrap()).collect();
-    assert_eq!(migrations(&schema).await, vec![(1, "init".to_owned())]);
+    assert_eq!(migrations(&schema).await, applied());
     for s in &servers {
         let (status, _) = post(
             &http(None),

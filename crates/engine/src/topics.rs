@@ -5,9 +5,12 @@ use std::{collections::BTreeMap, time::Duration};
 use buzzer_store::{StoreError, SubscriptionPut, TopicEventPrune, TopicPublish, Upserted};
 use buzzer_types::{
     EnqueueRequest, Invalid, PreviousSecret, PublishRequest, PublishResponse, Subscription,
-    SubscriptionInfo, SubscriptionRequest, SubscriptionTarget, TopicInfo, WebhookTarget,
-    validate_name, webhook_signature::encode_secret, webhook_url::validate_webhook_url,
+    SubscriptionInfo, SubscriptionRequest, SubscriptionTarget, TopicInfo, WebhookRequest,
+    WebhookTarget, validate_name, webhook_signature::encode_secret,
+    webhook_url::validate_webhook_url,
 };
+
+use jiff::{SignedDuration, Timestamp};
 
 use crate::{Engine, EngineError};
 
@@ -32,6 +35,55 @@ fn check_webhook_url(url: &str) -> Result<(), Invalid> {
 /// A new secret: `whsec_` and the base64 of 32 random bytes.
 pub fn generate_webhook_secret() -> String {
     encode_secret(&rand::random::<[u8; GENERATED_SECRET_BYTES]>())
+}
+
+/// The webhook target a `PUT` makes from `req` over the `existing` one, and whether its answer
+/// shows the secret: only a secret this call generated or changed is shown. No secret keeps
+/// the current one; a different one rotates it, the old one signing on for
+/// [`SECRET_ROTATION_OVERLAP`].
+fn webhook_target(
+    req: WebhookRequest,
+    existing: Option<WebhookTarget>,
+    now: Timestamp,
+) -> (WebhookTarget, bool) {
+    match (req.secret, existing) {
+        (None, Some(old)) => (
+            WebhookTarget {
+                url: req.url,
+                ..old
+            },
+            false,
+        ),
+        (Some(secret), Some(old)) if secret == old.secret => (
+            WebhookTarget {
+                url: req.url,
+                ..old
+            },
+            false,
+        ),
+        (Some(secret), Some(old)) => {
+            let overlap =
+                SignedDuration::try_from(SECRET_ROTATION_OVERLAP).unwrap_or(SignedDuration::ZERO);
+            let previous = PreviousSecret {
+                secret: old.secret,
+                until: now.checked_add(overlap).unwrap_or(now),
+            };
+            let target = WebhookTarget {
+                url: req.url,
+                secret,
+                previous_secret: Some(previous),
+            };
+            (target, true)
+        }
+        (secret, None) => {
+            let target = WebhookTarget {
+                url: req.url,
+                secret: secret.unwrap_or_else(generate_webhook_secret),
+                previous_secret: None,
+            };
+            (target, true)
+        }
+    }
 }
 
 /// A new event id: `evt_` and 26 Crockford base32 characters of the time in milliseconds and
@@ -76,44 +128,8 @@ impl Engine {
                     _ => None,
                 };
                 let now = store.now().await?;
-                match (webhook.secret, existing) {
-                    (None, Some(old)) => (
-                        SubscriptionTarget::Webhook(WebhookTarget {
-                            url: webhook.url,
-                            ..old
-                        }),
-                        false,
-                    ),
-                    (Some(secret), Some(old)) if secret == old.secret => (
-                        SubscriptionTarget::Webhook(WebhookTarget {
-                            url: webhook.url,
-                            ..old
-                        }),
-                        false,
-                    ),
-                    (Some(secret), Some(old)) => {
-                        let overlap = jiff::SignedDuration::try_from(SECRET_ROTATION_OVERLAP)
-                            .unwrap_or(jiff::SignedDuration::ZERO);
-                        let previous = PreviousSecret {
-                            secret: old.secret,
-                            until: now.checked_add(overlap).unwrap_or(now),
-                        };
-                        let target = WebhookTarget {
-                            url: webhook.url,
-                            secret,
-                            previous_secret: Some(previous),
-                        };
-                        (SubscriptionTarget::Webhook(target), true)
-                    }
-                    (secret, None) => {
-                        let target = WebhookTarget {
-                            url: webhook.url,
-                            secret: secret.unwrap_or_else(generate_webhook_secret),
-                            previous_secret: None,
-                        };
-                        (SubscriptionTarget::Webhook(target), true)
-                    }
-                }
+                let (target, reveal) = webhook_target(webhook, existing, now);
+                (SubscriptionTarget::Webhook(target), reveal)
             }
             (None, None) => {
                 return Err(Invalid::new("queue", "give either queue or webhook").into());
@@ -272,6 +288,37 @@ mod tests {
             let e = check_webhook_url(bad).unwrap_err();
             assert_eq!(e.field, "webhook.url", "{bad}");
         }
+    }
+
+    #[test]
+    fn secrets_are_kept_rotated_or_generated() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let req = |secret: Option<&str>| WebhookRequest {
+            url: "https://new.example/".into(),
+            secret: secret.map(str::to_owned),
+        };
+        let old = WebhookTarget {
+            url: "https://old.example/".into(),
+            secret: "whsec_old".into(),
+            previous_secret: None,
+        };
+        let (kept, shown) = webhook_target(req(None), Some(old.clone()), now);
+        assert_eq!(
+            (kept.secret.as_str(), kept.url.as_str(), shown),
+            ("whsec_old", "https://new.example/", false)
+        );
+        let (same, shown) = webhook_target(req(Some("whsec_old")), Some(old.clone()), now);
+        assert_eq!(
+            (same.secret.as_str(), same.previous_secret, shown),
+            ("whsec_old", None, false)
+        );
+        let (rotated, shown) = webhook_target(req(Some("whsec_new")), Some(old), now);
+        assert!(shown);
+        let previous = rotated.previous_secret.unwrap();
+        assert_eq!(previous.secret, "whsec_old");
+        assert_eq!(previous.until, now + SignedDuration::from_hours(24));
+        let (made, shown) = webhook_target(req(None), None, now);
+        assert!(shown && made.secret.starts_with("whsec_"));
     }
 
     #[test]
