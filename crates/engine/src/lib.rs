@@ -30,6 +30,7 @@ mod notify;
 mod policy;
 mod services;
 mod wait;
+mod waiting;
 
 use std::sync::{
     Arc,

@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "topics_and_schedules",
         sql: include_str!("../migrations/0002_topics_and_schedules.sql"),
     },
+    Migration {
+        version: 3,
+        name: "job_traceparent",
+        sql: include_str!("../migrations/0003_job_traceparent.sql"),
+    },
 ];
 
 /// The schema version this build writes and understands.
