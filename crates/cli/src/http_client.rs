@@ -92,6 +92,10 @@ impl ApiClient {
         self.call(Method::POST, path, &[], body).await
     }
 
+    pub async fn delete<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, ApiError> {
+        self.call(Method::DELETE, path, &[], None::<&()>).await
+    }
+
     /// `path` is a list of segments, each percent-encoded, so an id typed by an operator can
     /// never change which route is called.
     fn url(&self, path: &[&str], query: &[(&str, String)]) -> Url {

@@ -7,7 +7,7 @@
 //! | `GET /dashboard/queues/{queue}` | a queue's jobs by state, tag filter, cursor paging |
 //! | `POST /dashboard/queues/{queue}/pause`, `/resume`, `/dead/retry` | queue actions |
 //! | `GET /dashboard/jobs/{id}` (and `?id=` to jump to one) | one job, its attempts and timeline |
-//! | `POST /dashboard/jobs/{id}/retry`, `/cancel` | job actions |
+//! | `POST /dashboard/jobs/{id}/retry`, `/cancel`, `/delete` | job actions |
 //! | `GET /dashboard/api/stats` | the JSON the pages poll for live numbers |
 //! | `GET`/`POST /dashboard/login`, `POST /dashboard/logout` | the login form (with API keys) |
 //! | `GET /dashboard/assets/{file}` | CSS, JavaScript and the icon |
@@ -75,6 +75,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/dashboard/jobs/{id}", get(job::page))
         .route("/dashboard/jobs/{id}/retry", post(job::retry))
         .route("/dashboard/jobs/{id}/cancel", post(job::cancel))
+        .route("/dashboard/jobs/{id}/delete", post(job::delete))
         .route("/dashboard/api/stats", get(stats::stats))
         .route("/dashboard/logout", post(login::logout))
         .route_layer(middleware::from_fn(session::require_sign_in));

@@ -139,6 +139,71 @@ pub async fn pause_queue(ctx: &Ctx) {
     assert!(!ctx.server.engine.queue("emails").await.unwrap().paused);
 }
 
+/// The job page says why a job is not running, and its Delete button (after the browser's
+/// confirmation) removes it.
+pub async fn why_not_running_and_delete(ctx: &Ctx) {
+    let head = ctx
+        .server
+        .enqueue(
+            "ledger",
+            EnqueueRequest {
+                ordering_key: Some("acct-7".into()),
+                ..request(r#"{"entry":1}"#)
+            },
+        )
+        .await;
+    let behind = ctx
+        .server
+        .enqueue(
+            "ledger",
+            EnqueueRequest {
+                ordering_key: Some("acct-7".into()),
+                ..request(r#"{"entry":2}"#)
+            },
+        )
+        .await;
+    ctx.goto(&format!("/dashboard/jobs/{}", head.id)).await;
+    assert_eq!(
+        ctx.find("p.waiting")
+            .await
+            .attr("data-waiting")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("no_worker")
+    );
+    ctx.goto(&format!("/dashboard/jobs/{}", behind.id)).await;
+    let waiting = ctx.find("p.waiting").await;
+    assert_eq!(
+        waiting.attr("data-waiting").await.unwrap().as_deref(),
+        Some("ordering_key")
+    );
+    assert!(waiting.text().await.unwrap().contains(&head.id.to_string()));
+    ctx.snap("job-waiting").await;
+
+    // The job ahead is deleted: the one behind it holds the key now.
+    ctx.find("p.waiting a").await.click().await.unwrap();
+    ctx.find(".page-head h1").await;
+    assert_eq!(ctx.path().await, format!("/dashboard/jobs/{}", head.id));
+    ctx.submit(&format!("/dashboard/jobs/{}/delete", head.id))
+        .await;
+    ctx.browser.accept_alert().await.unwrap();
+    let flash = ctx.text("p.flash.ok").await;
+    assert_eq!(flash, format!("Deleted job {}.", head.id));
+    assert_eq!(ctx.path().await, "/dashboard/queues/ledger");
+    assert!(
+        ctx.server.engine.get(head.id).await.is_err(),
+        "the job is gone"
+    );
+
+    ctx.goto(&format!("/dashboard/jobs/{}", behind.id)).await;
+    let waiting = ctx.find("p.waiting").await;
+    assert_eq!(
+        waiting.attr("data-waiting").await.unwrap().as_deref(),
+        Some("no_worker")
+    );
+}
+
 /// Markup in a payload, an error message and tags is shown as text on the job and queue pages.
 pub async fn hostile_job_data(ctx: &Ctx) {
     let payload = json!({ "html": format!("{SCRIPT}{IMG}") }).to_string();
