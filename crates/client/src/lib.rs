@@ -89,6 +89,7 @@ mod enqueue;
 mod error;
 mod handle;
 mod job;
+mod trace;
 mod transport;
 mod worker;
 
