@@ -29,6 +29,7 @@ pub fn buzzer() -> Command {
         "BUZZER_DATABASE_URL",
         "BUZZER_API_KEY",
         "BUZZER_SERVER",
+        "BUZZER_ALLOW_PRIVATE_WEBHOOKS",
     ] {
         cmd.env_remove(var);
     }

@@ -11,6 +11,7 @@
 //! buzzer dlq retry emails --tag welcome
 //! ```
 
+mod bench;
 mod commands;
 mod database_url;
 mod http_client;
@@ -25,7 +26,7 @@ mod serve;
 
 use std::{process::ExitCode, time::Duration};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, parser::ValueSource};
 
 use commands::{Context, dlq::DlqCommand, jobs::JobsCommand, queues::QueuesArgs};
 use http_client::ApiClient;
@@ -77,13 +78,25 @@ enum Command {
     /// The dead-letter queue: list dead jobs and replay them.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Measure this build on the standard workloads (W1 drain, W2 stream, W3 hybrid call).
+    Bench(bench::BenchArgs),
+    /// The worker process of `bench --mode http`.
+    #[command(hide = true)]
+    BenchWorker(bench::worker::BenchWorkerArgs),
 }
 
 /// Parses the command line, runs the command and turns any error into `error: …` on stderr
 /// and exit code 1 (usage errors exit 2, from clap).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = Cli::command().get_matches();
+    // `bench --mode http` targets `--server` only when it was named on the command line;
+    // otherwise it starts a server of its own.
+    let server_named = matches.value_source("server") == Some(ValueSource::CommandLine);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli, server_named) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -92,7 +105,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, server_named: bool) -> anyhow::Result<()> {
     // An empty entry (`BUZZER_API_KEY=` or `a,,b`) is not a key anyone can send.
     let api_keys: Vec<String> = cli
         .api_keys
@@ -101,7 +114,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .filter(|k| !k.is_empty())
         .collect();
     let runtime = match &cli.command {
-        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Serve(_) | Command::Bench(_) | Command::BenchWorker(_) => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
         // An operator command makes a few sequential calls: one thread is plenty.
         _ => tokio::runtime::Builder::new_current_thread(),
     }
@@ -117,13 +132,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 return served;
             }
             Command::Migrate(args) => return migrate::run(args).await,
+            Command::Bench(args) => {
+                let ctx = bench::BenchContext {
+                    server: server_named.then(|| cli.server.clone()),
+                    api_key: api_keys.first().cloned(),
+                    json: cli.json,
+                };
+                return bench::run(args, ctx).await;
+            }
+            Command::BenchWorker(args) => {
+                return bench::worker::run(args, &cli.server, api_keys.first().map(String::as_str))
+                    .await;
+            }
             _ => Context {
                 client: ApiClient::new(&cli.server, api_keys.into_iter().next())?,
                 json: cli.json,
             },
         };
         match cli.command {
-            Command::Serve(_) | Command::Migrate(_) => Ok(()),
+            Command::Serve(_)
+            | Command::Migrate(_)
+            | Command::Bench(_)
+            | Command::BenchWorker(_) => Ok(()),
             Command::Jobs(cmd) => commands::jobs::run(cmd, &ctx).await,
             Command::Queues(args) => commands::queues::run(args, &ctx).await,
             Command::Dlq(cmd) => commands::dlq::run(cmd, &ctx).await,

@@ -7,6 +7,7 @@ use buzzer_engine::{Engine, EngineConfig};
 use buzzer_server::ServerConfig;
 use buzzer_store::{Store, StoreError};
 use buzzer_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use buzzer_webhooks::{WebhookConfig, WebhookDispatcher};
 use clap::{Args, ValueEnum};
 use tokio::{
     net::TcpListener,
@@ -38,7 +39,7 @@ pub struct ServeArgs {
     pub database: DatabaseUrl,
     /// Allow webhook subscriptions whose URL resolves to loopback, private or link-local
     /// addresses (refused by default, so a subscription cannot reach internal services).
-    #[arg(long)]
+    #[arg(long, env = "BUZZER_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: bool,
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES",
@@ -101,6 +102,19 @@ pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
     tracing::info!(node = %config.node_id, "starting the services");
     let engine = Engine::new(store, config);
     let services = engine.start_services();
+    let webhooks = WebhookConfig {
+        allow_private: args.allow_private_webhooks,
+        ..WebhookConfig::default()
+    };
+    let dispatcher = match WebhookDispatcher::new(engine.clone(), webhooks) {
+        Ok(d) => d.start(),
+        Err(e) => {
+            engine.shutdown();
+            services.join().await;
+            let _ = engine.store().close().await;
+            return Err(e.into());
+        }
+    };
 
     // Signals are hooked before the "listening" line: a supervisor (or a test) that sends
     // SIGTERM as soon as it reads the line must get a graceful stop, not the default kill.
@@ -119,8 +133,10 @@ pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
         (_, Err(e)) => Err(anyhow::anyhow!("cannot listen on {}: {e}", args.listen)),
     };
 
-    // Whatever happened, stop the services and flush the writer before exiting.
+    // Whatever happened, stop the services and flush the writer before exiting; the
+    // dispatcher hands its leased deliveries back first.
     engine.shutdown();
+    dispatcher.join().await;
     services.join().await;
     let closed = engine.store().close().await;
     served?;

@@ -91,6 +91,7 @@ mod handle;
 mod job;
 mod trace;
 mod transport;
+pub mod webhooks;
 mod worker;
 
 pub use breaker::{BreakerConfig, BreakerState};

@@ -1,0 +1,215 @@
+//! `buzzer bench w1|w2|w3`: the workloads Buzzer's peers are measured on, run against this build.
+//!
+//! - **W1 drain**: enqueue N jobs by the fastest path (batches), then process them with no-op
+//!   workers; enqueue/s and processed/s.
+//! - **W2 stream**: one producer enqueues N jobs one at a time while workers run; throughput and
+//!   enqueue→completion latency (from the store's own timestamps).
+//! - **W3 hybrid**: sequential hybrid calls of a 0 ms job; the round trip over a direct call.
+//!
+//! Completions are counted in the store (the queue's `completed` count), not in the handlers.
+//! `--mode http` starts `buzzer serve` and a separate worker process (or targets `--server`).
+
+mod report;
+mod target;
+mod w1;
+mod w2;
+mod w3;
+pub mod worker;
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::database_url::DatabaseUrl;
+use report::Report;
+use target::{Target, TargetSpec};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The workload: w1 (drain), w2 (stream) or w3 (hybrid-call overhead).
+    #[arg(value_enum, ignore_case = true)]
+    pub workload: Workload,
+    /// Where the jobs live: `sqlite:PATH` or `postgres://…`. Default: a fresh SQLite file in a
+    /// temporary directory, removed afterwards.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// `inprocess` runs the library's embedded engine and workers in this process; `http` runs
+    /// `buzzer serve` and a separate worker process and talks to them over HTTP (or targets
+    /// the server given with `--server`).
+    #[arg(long, value_enum, default_value_t = Mode::Inprocess)]
+    pub mode: Mode,
+    /// Jobs per run (W3: calls). Default: 100000 for W1, 20000 for W2, 2000 for W3.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u64>,
+    /// Jobs each worker runs at once (its fetch batches are at most this big).
+    #[arg(long, value_name = "C", default_value_t = 256)]
+    pub concurrency: usize,
+    /// Worker processes in `--mode http` (each runs `--concurrency` jobs at once).
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    pub workers: usize,
+    /// Runs; the report shows the median, minimum and maximum of each figure.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub reps: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+pub enum Workload {
+    #[value(alias = "W1")]
+    W1,
+    #[value(alias = "W2")]
+    W2,
+    #[value(alias = "W3")]
+    W3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Inprocess,
+    Http,
+}
+
+/// The job every workload runs: W1's payload `{"n": i, "pad": "<64 x>"}`, and a handler that
+/// does nothing but hand `n` back.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BenchJob {
+    pub n: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pad: String,
+}
+
+impl buzzer::Job for BenchJob {
+    const QUEUE: &'static str = "bench";
+    type Output = u64;
+}
+
+pub(crate) fn pad() -> String {
+    "x".repeat(64)
+}
+
+/// What the command line gives beyond `BenchArgs`: the server to target, if one was named,
+/// and the API key.
+pub struct BenchContext {
+    pub server: Option<String>,
+    pub api_key: Option<String>,
+    pub json: bool,
+}
+
+pub async fn run(args: BenchArgs, ctx: BenchContext) -> anyhow::Result<()> {
+    if args.reps == 0 || args.concurrency == 0 || args.workers == 0 {
+        anyhow::bail!("--reps, --concurrency and --workers must be at least 1");
+    }
+    let database = match &args.database {
+        None => None,
+        Some(url) => Some(url.parse::<DatabaseUrl>()?),
+    };
+    if ctx.server.is_some() && args.database.is_some() {
+        anyhow::bail!(
+            "--database does not apply with --server: the server already has its database"
+        );
+    }
+    let jobs = args.jobs.unwrap_or(match args.workload {
+        Workload::W1 => 100_000,
+        Workload::W2 => 20_000,
+        Workload::W3 => 2_000,
+    });
+    if jobs == 0 {
+        anyhow::bail!("--jobs must be at least 1");
+    }
+    let spec = TargetSpec {
+        mode: args.mode,
+        database,
+        server: ctx.server.clone(),
+        api_key: ctx.api_key.clone(),
+        concurrency: args.concurrency,
+        worker_processes: args.workers,
+    };
+    let target = Target::start(&spec).await?;
+    let mut runs = Vec::with_capacity(args.reps);
+    let mut outcome = Ok(());
+    for rep in 0..args.reps {
+        let queue =
+            format!("bench.{:?}.{}.{rep}", args.workload, std::process::id()).to_lowercase();
+        let run = match args.workload {
+            Workload::W1 => w1::run(&target, &queue, jobs).await,
+            Workload::W2 => w2::run(&target, &queue, jobs).await,
+            Workload::W3 => w3::run(&target, &queue, jobs).await,
+        };
+        match run {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    let database_kind = target.database_kind();
+    target.stop().await;
+    outcome?;
+    let report = Report {
+        workload: args.workload,
+        mode: args.mode,
+        database: database_kind,
+        jobs,
+        concurrency: args.concurrency,
+        worker_processes: (args.mode == Mode::Http).then_some(args.workers),
+        runs,
+    };
+    if ctx.json {
+        println!("{}", serde_json::to_string(&report.json())?);
+    } else {
+        report.print();
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template(
+        "{prefix:>10} [{bar:30}] {pos}/{len} {per_sec:>12} {elapsed_precise}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(what.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Polls the store until `queue` has `jobs` completed jobs, moving `bar` along. Fails if
+/// progress stalls for a minute (a worker died, or jobs went dead).
+pub(crate) async fn wait_completed(
+    target: &Target,
+    queue: &str,
+    jobs: u64,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let stall = Duration::from_secs(60);
+    let mut last = (0, std::time::Instant::now());
+    loop {
+        let counts = target.counts(queue).await?;
+        bar.set_position(counts.completed);
+        if counts.completed >= jobs {
+            return Ok(());
+        }
+        if counts.dead > 0 {
+            anyhow::bail!("{} jobs went dead in queue {queue}", counts.dead);
+        }
+        if counts.completed > last.0 {
+            last = (counts.completed, std::time::Instant::now());
+        } else if last.1.elapsed() > stall {
+            anyhow::bail!(
+                "no job completed in {} s ({} of {jobs} done)",
+                stall.as_secs(),
+                counts.completed
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,334 @@
+//! What a benchmark runs against: the library's embedded engine in this process, or a server
+//! (started here, or named with `--server`) with worker processes of its own.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use buzzer::{Buzzer, Engine, JobContext, JobError, Worker, WorkerHandle};
+use buzzer_types::{JobListResponse, QueueInfo, StateCounts};
+use tempfile::TempDir;
+
+use super::{BenchJob, Mode};
+use crate::{database_url::DatabaseUrl, http_client::ApiClient};
+
+pub(crate) struct TargetSpec {
+    pub mode: Mode,
+    pub database: Option<DatabaseUrl>,
+    pub server: Option<String>,
+    pub api_key: Option<String>,
+    pub concurrency: usize,
+    pub worker_processes: usize,
+}
+
+pub(crate) struct Target {
+    /// Enqueues and hybrid calls go through this client: embedded, or over HTTP.
+    pub client: Buzzer,
+    admin: Admin,
+    server: Option<Child>,
+    database_kind: &'static str,
+    concurrency: usize,
+    worker_processes: usize,
+    /// The temporary database and the server's log; removed when the target is dropped.
+    dir: TempDir,
+}
+
+/// Counts and lists, read straight from the engine or from the server's API.
+enum Admin {
+    Engine(Engine),
+    Http {
+        api: ApiClient,
+        url: String,
+        api_key: Option<String>,
+    },
+}
+
+impl Target {
+    pub async fn start(spec: &TargetSpec) -> anyhow::Result<Target> {
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let database = spec
+            .database
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(dir.path().join("bench.db")));
+        let database_kind = match (&spec.server, &database) {
+            (Some(_), _) => "server",
+            (None, DatabaseUrl::Sqlite(_)) => "sqlite",
+            (None, DatabaseUrl::Postgres(_)) => "postgres",
+        };
+        let mut target = match spec.mode {
+            Mode::Inprocess => {
+                if spec.server.is_some() {
+                    anyhow::bail!("--server needs --mode http");
+                }
+                let client = match &database {
+                    DatabaseUrl::Sqlite(path) => Buzzer::open(path).await?,
+                    DatabaseUrl::Postgres(url) => Buzzer::open_postgres(url).await?,
+                };
+                let engine = client
+                    .engine()
+                    .cloned()
+                    .context("an embedded client has an engine")?;
+                Target {
+                    client,
+                    admin: Admin::Engine(engine),
+                    server: None,
+                    database_kind,
+                    concurrency: spec.concurrency,
+                    worker_processes: spec.worker_processes,
+                    dir,
+                }
+            }
+            Mode::Http => {
+                let (url, server) = match &spec.server {
+                    Some(url) => (url.clone(), None),
+                    None => {
+                        let (url, child) =
+                            start_server(&database, spec.api_key.as_deref(), dir.path())?;
+                        (url, Some(child))
+                    }
+                };
+                let client = match &spec.api_key {
+                    Some(key) => Buzzer::connect_with(&url, key).await?,
+                    None => Buzzer::connect(&url).await?,
+                };
+                let api = ApiClient::new(&url, spec.api_key.clone())?;
+                Target {
+                    client,
+                    admin: Admin::Http {
+                        api,
+                        url,
+                        api_key: spec.api_key.clone(),
+                    },
+                    server,
+                    database_kind,
+                    concurrency: spec.concurrency,
+                    worker_processes: spec.worker_processes,
+                    dir,
+                }
+            }
+        };
+        if let Err(e) = target.wait_healthy().await {
+            target.kill_server();
+            return Err(e);
+        }
+        Ok(target)
+    }
+
+    pub fn database_kind(&self) -> &'static str {
+        self.database_kind
+    }
+
+    /// The queue's counts per state; all zero for a queue nothing has named yet.
+    pub async fn counts(&self, queue: &str) -> anyhow::Result<StateCounts> {
+        let info: Result<QueueInfo, anyhow::Error> = match &self.admin {
+            Admin::Engine(engine) => match engine.queue(queue).await {
+                Err(buzzer_engine::EngineError::NotFound(_)) => return Ok(StateCounts::default()),
+                other => other.map_err(Into::into),
+            },
+            Admin::Http { api, .. } => match api.get(&["v1", "queues", queue], &[]).await {
+                Err(crate::http_client::ApiError::Problem { status, .. })
+                    if status == reqwest::StatusCode::NOT_FOUND =>
+                {
+                    return Ok(StateCounts::default());
+                }
+                other => other.map_err(Into::into),
+            },
+        };
+        Ok(info?.counts)
+    }
+
+    /// One page of a queue's completed jobs, newest first.
+    pub async fn completed_page(
+        &self,
+        queue: &str,
+        cursor: Option<String>,
+    ) -> anyhow::Result<JobListResponse> {
+        const PAGE: u32 = 1000;
+        match &self.admin {
+            Admin::Engine(engine) => {
+                let before = cursor.map(|c| c.parse()).transpose()?;
+                let params = buzzer_store::JobList {
+                    queue: Some(queue.to_owned()),
+                    state: Some(buzzer_types::JobState::Completed),
+                    tag: None,
+                    before,
+                    limit: PAGE,
+                };
+                Ok(engine.list(params).await?)
+            }
+            Admin::Http { api, .. } => {
+                let mut query = vec![
+                    ("queue", queue.to_owned()),
+                    ("state", "completed".to_owned()),
+                    ("limit", PAGE.to_string()),
+                ];
+                if let Some(cursor) = cursor {
+                    query.push(("cursor", cursor));
+                }
+                Ok(api.get(&["v1", "jobs"], &query).await?)
+            }
+        }
+    }
+
+    /// Starts the no-op workers for `queue`: in this process, or as worker processes.
+    pub async fn start_workers(&self, queue: &str) -> anyhow::Result<Workers> {
+        match &self.admin {
+            Admin::Engine(_) => {
+                let worker = Worker::builder(&self.client)
+                    .register_in::<BenchJob, _>(queue, noop)
+                    .queue_concurrency(queue, self.concurrency)
+                    .build()?
+                    .spawn();
+                Ok(Workers::InProcess(worker))
+            }
+            Admin::Http { url, api_key, .. } => {
+                let mut children = Vec::with_capacity(self.worker_processes);
+                for _ in 0..self.worker_processes {
+                    let child = start_worker(url, api_key.as_deref(), queue, self.concurrency);
+                    match child {
+                        Ok(child) => children.push(child),
+                        Err(e) => {
+                            Workers::Processes(children).stop().await;
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(Workers::Processes(children))
+            }
+        }
+    }
+
+    async fn wait_healthy(&self) -> anyhow::Result<()> {
+        let Admin::Http { api, url, .. } = &self.admin else {
+            return Ok(());
+        };
+        for _ in 0..100 {
+            if api
+                .get::<serde_json::Value>(&["healthz"], &[])
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the server at {url} did not answer /healthz")
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.client.shutdown().await;
+        self.kill_server();
+        let _ = &self.dir;
+    }
+
+    fn kill_server(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            // SIGKILL is safe here: every acknowledged write is already durable.
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.kill_server();
+    }
+}
+
+async fn noop(_ctx: JobContext, job: BenchJob) -> Result<u64, JobError> {
+    Ok(job.n)
+}
+
+pub(crate) enum Workers {
+    InProcess(WorkerHandle),
+    Processes(Vec<Child>),
+}
+
+impl Workers {
+    pub async fn stop(self) {
+        match self {
+            Workers::InProcess(worker) => worker.shutdown().await,
+            Workers::Processes(children) => {
+                for mut child in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+    }
+}
+
+/// `buzzer serve` on a free loopback port; answers its URL once it listens.
+fn start_server(
+    database: &DatabaseUrl,
+    api_key: Option<&str>,
+    dir: &Path,
+) -> anyhow::Result<(String, Child)> {
+    let database = match database {
+        DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+        DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let log_path = dir.join("serve.log");
+    let log = std::fs::File::create(&log_path)?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+        .env_remove("BUZZER_API_KEY")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    if let Some(key) = api_key {
+        cmd.args(["--api-key", key]);
+    }
+    let mut child = cmd.spawn().context("starting buzzer serve")?;
+    let line = first_line(&mut child);
+    let Some(addr) = line
+        .as_deref()
+        .and_then(|l| l.trim().strip_prefix("buzzer listening on "))
+        .map(str::to_owned)
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        anyhow::bail!("buzzer serve did not start; its log:\n{log}");
+    };
+    Ok((addr, child))
+}
+
+/// A `buzzer bench-worker` process for `queue`; answers once it says it is ready.
+fn start_worker(
+    url: &str,
+    api_key: Option<&str>,
+    queue: &str,
+    concurrency: usize,
+) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["--server", url, "bench-worker", "--queue", queue])
+        .args(["--concurrency", &concurrency.to_string()])
+        .env_remove("BUZZER_API_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(key) = api_key {
+        cmd.args(["--api-key", key]);
+    }
+    let mut child = cmd.spawn().context("starting a bench worker process")?;
+    if first_line(&mut child).as_deref().map(str::trim) != Some("ready") {
+        let _ = child.kill();
+        let _ = child.wait();
+        anyhow::bail!("the bench worker process did not start");
+    }
+    Ok(child)
+}
+
+fn first_line(child: &mut Child) -> Option<String> {
+    let stdout = child.stdout.take()?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).ok()?;
+    Some(line)
+}
