@@ -1,5 +1,5 @@
 use buzzer_store::{Inserted, JobInsert, RunAt};
-use buzzer_types::{EnqueueRequest, Invalid, JobState, Limits, validate_name};
+use buzzer_types::{EnqueueRequest, Invalid, Job, JobState, Limits, validate_name};
 
 use crate::{Engine, EngineError};
 
@@ -46,11 +46,11 @@ impl Engine {
             return Ok(Vec::new());
         }
         let inserted = self.inner.store.job_insert_many(inserts).await?;
-        self.after_insert(&inserted);
+        self.after_insert(inserted.iter().filter(|i| i.created).map(|i| &i.job));
         Ok(inserted)
     }
 
-    fn to_insert(&self, queue: &str, req: EnqueueRequest) -> JobInsert {
+    pub(crate) fn to_insert(&self, queue: &str, req: EnqueueRequest) -> JobInsert {
         let config = &self.inner.config;
         let mut backoff = config.default_backoff;
         if let Some(spec) = req.backoff {
@@ -82,14 +82,16 @@ impl Engine {
         }
     }
 
-    fn after_insert(&self, inserted: &[Inserted]) {
+    /// Wakes the fetchers of each queue that got an available job (jobs come grouped by
+    /// queue, so waking on each change of queue is enough) and the scheduler for the rest.
+    pub(crate) fn after_insert<'a>(&self, created: impl Iterator<Item = &'a Job>) {
         let mut woke: Option<&str> = None;
         let mut scheduled = false;
-        for ins in inserted.iter().filter(|i| i.created) {
-            match ins.job.state {
-                JobState::Available if woke != Some(ins.job.queue.as_str()) => {
-                    self.inner.notifier.wake_queue(&ins.job.queue);
-                    woke = Some(&ins.job.queue);
+        for job in created {
+            match job.state {
+                JobState::Available if woke != Some(job.queue.as_str()) => {
+                    self.inner.notifier.wake_queue(&job.queue);
+                    woke = Some(&job.queue);
                 }
                 JobState::Scheduled => scheduled = true,
                 _ => {}

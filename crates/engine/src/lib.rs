@@ -28,7 +28,9 @@ mod metered;
 mod metrics;
 mod notify;
 mod policy;
+mod schedules;
 mod services;
+mod topics;
 mod wait;
 mod waiting;
 
@@ -44,6 +46,7 @@ pub use metrics::{EngineMetrics, JobTotals};
 pub use notify::JobWatch;
 pub use policy::{Outcome, RetryRequest, backoff_delay_ms, resolve, retry_transition};
 pub use services::{ServiceEvent, Services};
+pub use topics::{SECRET_ROTATION_OVERLAP, generate_webhook_secret};
 
 use notify::Notifier;
 use tokio::sync::{Notify, broadcast};
@@ -65,6 +68,8 @@ struct Inner {
     notifier: Arc<Notifier>,
     /// Wakes the scheduler early: a job was scheduled or began a backoff.
     scheduler_nudge: Notify,
+    /// Wakes the cron service: a schedule was created or changed.
+    cron_nudge: Notify,
     /// Wakes the rescuer early: a lease was handed out.
     rescuer_nudge: Notify,
     /// When the rescuer plans to wake (local ms), so only an earlier lease nudges it.
@@ -88,6 +93,7 @@ impl Engine {
                 config,
                 notifier: Arc::new(Notifier::default()),
                 scheduler_nudge: Notify::new(),
+                cron_nudge: Notify::new(),
                 rescuer_nudge: Notify::new(),
                 rescuer_wake_at: AtomicI64::new(i64::MAX),
                 leader: AtomicBool::new(false),

@@ -16,8 +16,9 @@ use std::{future::Future, sync::Arc, time::Instant};
 use async_trait::async_trait;
 use buzzer_store::{
     Change, Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, LeaderElect, Promoted, ScheduleClaimTick, SchedulePut, Store, StoreError,
-    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, Transition, Upserted,
+    JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick, SchedulePut, Store,
+    StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, TopicEventPrune,
+    TopicPublish, Transition, Upserted,
 };
 use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
@@ -397,6 +398,28 @@ impl Store for Metered {
             self.inner.subscription_record_delivery(params),
         )
         .await
+    }
+
+    async fn topic_publish(&self, params: TopicPublish) -> Result<Published, StoreError> {
+        let op = "topic_publish";
+        let span = span(op);
+        span.record("queue", params.topic.as_str());
+        let published = self
+            .call(op, span.clone(), self.inner.topic_publish(params))
+            .await?;
+        span.record("count", published.jobs.len());
+        let mut created: Vec<&str> = published.jobs.iter().map(|j| j.queue.as_str()).collect();
+        created.sort_unstable();
+        for group in created.chunk_by(|a, b| a == b) {
+            EngineMetrics::inc(&self.metrics.enqueued, group[0], group.len() as u64);
+        }
+        Ok(published)
+    }
+
+    async fn topic_event_prune(&self, params: TopicEventPrune) -> Result<u64, StoreError> {
+        let op = "topic_event_prune";
+        self.call(op, span(op), self.inner.topic_event_prune(params))
+            .await
     }
 
     async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError> {

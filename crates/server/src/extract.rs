@@ -394,3 +394,18 @@ mod tests {
         assert_eq!(req.payload.get(), r#"{"s":"héllo 🐝 \u00e9","n":1.50}"#);
     }
 }
+
+/// Names in the path (`{topic}`, `{name}`, …), checked by the engine, which names the field.
+#[derive(Debug)]
+pub(crate) struct Names<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Names<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(names)| Names(names))
+            .map_err(|e| ApiError::invalid_field("path", e.body_text()))
+    }
+}

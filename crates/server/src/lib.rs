@@ -33,7 +33,7 @@ use axum::{
     extract::Request,
     http::Method,
     middleware,
-    routing::{get, post},
+    routing::{get, post, put},
     serve::ListenerExt,
 };
 use buzzer_engine::Engine;
@@ -89,6 +89,8 @@ impl std::fmt::Debug for ServerConfig {
 pub(crate) struct AppState {
     pub engine: Engine,
     pub max_body: usize,
+    /// Whether subscriptions may name literal loopback/private webhook addresses.
+    pub allow_private_webhooks: bool,
     pub http_metrics: Arc<metrics::HttpMetrics>,
     pub dashboard: Arc<dashboard::Dashboard>,
 }
@@ -104,12 +106,13 @@ pub(crate) struct AppState {
 /// # }
 /// ```
 pub fn router(engine: Engine, config: ServerConfig) -> Router {
-    use routes::{events, jobs, queues, worker};
+    use routes::{events, jobs, queues, schedules, topics, worker};
 
     let keys = (!config.api_keys.is_empty()).then(|| auth::ApiKeys::new(&config.api_keys));
     let state = AppState {
         engine,
         max_body: config.max_body,
+        allow_private_webhooks: config.allow_private_webhooks,
         http_metrics: Arc::new(metrics::HttpMetrics::new()),
         dashboard: Arc::new(dashboard::Dashboard::new(keys.clone())),
     };
@@ -132,6 +135,24 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .route("/v1/queues/{queue}/pause", post(queues::pause))
         .route("/v1/queues/{queue}/resume", post(queues::resume))
         .route("/v1/queues/{queue}/dead/retry", post(queues::retry_dead))
+        .route("/v1/topics", get(topics::list))
+        .route("/v1/topics/{topic}/events", post(topics::publish))
+        .route(
+            "/v1/topics/{topic}/subscriptions",
+            get(topics::subscriptions),
+        )
+        .route(
+            "/v1/topics/{topic}/subscriptions/{name}",
+            put(topics::put).get(topics::get).delete(topics::delete),
+        )
+        .route("/v1/subscriptions", get(topics::all_subscriptions))
+        .route("/v1/schedules", get(schedules::list))
+        .route(
+            "/v1/schedules/{name}",
+            put(schedules::put)
+                .get(schedules::get)
+                .delete(schedules::delete),
+        )
         // Beside `/v1` behind the same key: see `metrics.rs` for why.
         .route("/metrics", get(metrics::scrape));
     if let Some(keys) = keys {

@@ -41,14 +41,16 @@ mod queues;
 mod row;
 mod schedules;
 mod subscriptions;
+mod topics;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use buzzer_store::{
     Change, Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, LeaderElect, Promoted, ScheduleClaimTick, SchedulePut, Store, StoreError,
-    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, Upserted,
+    JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick, SchedulePut, Store,
+    StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, TopicEventPrune,
+    TopicPublish, Upserted,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription};
 use deadpool_postgres::{Object, Pool};
@@ -470,6 +472,19 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
         Ok(subscriptions::record_delivery(&*client, params).await?)
+    }
+
+    async fn topic_publish(&self, params: TopicPublish) -> Result<Published, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let published = topics::publish(&tx, params).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(published)
+    }
+
+    async fn topic_event_prune(&self, params: TopicEventPrune) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        Ok(topics::prune_events(&*client, params).await?)
     }
 
     async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError> {

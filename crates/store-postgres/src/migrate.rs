@@ -35,8 +35,13 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
+        name: "topic_events",
+        sql: include_str!("../migrations/0003_topic_events.sql"),
+    },
+    Migration {
+        version: 4,
         name: "job_traceparent",
-        sql: include_str!("../migrations/0003_job_traceparent.sql"),
+        sql: include_str!("../migrations/0004_job_traceparent.sql"),
     },
 ];
 

@@ -31,6 +31,7 @@ mod readers;
 mod row;
 mod schedules;
 mod subscriptions;
+mod topics;
 mod writer;
 
 use std::{
@@ -42,8 +43,9 @@ use std::{
 use async_trait::async_trait;
 use buzzer_store::{
     Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, Promoted, ScheduleClaimTick, SchedulePut, Store, StoreError,
-    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, Upserted,
+    JobRetryDead, Promoted, Published, ScheduleClaimTick, SchedulePut, Store, StoreError,
+    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, TopicEventPrune, TopicPublish,
+    Upserted,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription, ms_to_timestamp};
 use jiff::Timestamp;
@@ -285,6 +287,16 @@ impl Store for SqliteStore {
         params: SubscriptionDelivery,
     ) -> Result<(), StoreError> {
         self.write(move |conn, now| subscriptions::record_delivery(conn, now, params))
+            .await
+    }
+
+    async fn topic_publish(&self, params: TopicPublish) -> Result<Published, StoreError> {
+        self.write(move |conn, now| topics::publish(conn, now, params))
+            .await
+    }
+
+    async fn topic_event_prune(&self, params: TopicEventPrune) -> Result<u64, StoreError> {
+        self.write(move |conn, now| topics::prune_events(conn, now, params))
             .await
     }
 

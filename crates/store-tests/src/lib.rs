@@ -49,6 +49,8 @@
 //! | [`states`] | the state machine: cancel, terminal states, pause, queue counts, lists |
 //! | [`wakeups`] | waiters are woken by changes, not by polling |
 //! | [`operator`] | delete, the ordering key's head, why a job is not running, trace context |
+//! | [`pubsub`] | subscriptions, and publishing: one job per matching subscription, atomically |
+//! | [`schedules`] | cron schedules: each tick claimed once, one job after downtime |
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -65,8 +67,10 @@ pub mod leases;
 pub mod operator;
 pub mod ordering;
 pub mod priorities;
+pub mod pubsub;
 pub mod retention;
 pub mod retries;
+pub mod schedules;
 pub mod states;
 pub mod wakeups;
 
@@ -240,6 +244,39 @@ macro_rules! conformance_tests {
                 waiting_reason_names_each_cause,
                 traceparent_is_stored_and_handed_to_the_worker,
             ],
+            pubsub: [
+                subscription_put_creates_then_replaces,
+                subscription_fields_round_trip_exactly,
+                subscription_to_a_queue_makes_the_queue_exist,
+                subscription_list_by_topic_is_sorted,
+                subscription_delete_says_whether_it_existed,
+                subscription_disable_and_a_new_put_enables_it,
+                delivery_health_counts_failures_in_a_row,
+                subscriptions_survive_reopen,
+                subscription_requests_are_validated_naming_the_field,
+                webhook_secrets_are_generated_kept_and_rotated,
+                publish_makes_one_job_per_matching_subscription,
+                publish_without_subscribers_delivers_nothing,
+                publish_skips_disabled_subscriptions,
+                repeated_publish_with_a_key_is_a_no_op,
+                concurrent_publishes_with_one_key_deliver_once,
+                webhook_subscriptions_queue_a_delivery_for_the_dispatcher,
+                failed_publish_leaves_nothing_behind,
+                long_poll_fetch_wakes_on_publish,
+                publish_keys_are_forgotten_when_pruned,
+            ],
+            schedules: [
+                schedule_put_creates_then_replaces_keeping_the_last_tick,
+                schedule_fields_round_trip_exactly,
+                schedule_list_and_delete,
+                claim_tick_only_moves_forward,
+                concurrent_claims_of_one_tick_succeed_once,
+                schedules_survive_reopen,
+                a_schedule_fires_once_after_downtime,
+                a_new_schedule_waits_for_its_first_tick,
+                two_engines_firing_one_tick_make_one_job,
+                schedule_requests_are_validated_naming_the_field,
+            ],
         }
     };
 }
@@ -283,6 +320,8 @@ mod tests {
             ("retention", include_str!("retention.rs")),
             ("states", include_str!("states.rs")),
             ("wakeups", include_str!("wakeups.rs")),
+            ("pubsub", include_str!("pubsub.rs")),
+            ("schedules", include_str!("schedules.rs")),
         ];
         for (module, source) in modules {
             assert!(listed.contains(&format!("{module}: [")), "{module}");

@@ -146,6 +146,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         params: SubscriptionDelivery,
     ) -> Result<(), StoreError>;
 
+    /// Publishes an event (see [`TopicPublish`]): every delivery job, and the event's
+    /// idempotency record, in one transaction. A repeat of a keyed publish changes nothing and
+    /// answers the first publish's `event_id` and `deliveries` with `created = false`; of
+    /// concurrent publishes with one key, exactly one makes deliveries.
+    async fn topic_publish(&self, params: TopicPublish) -> Result<Published, StoreError>;
+
+    /// Deletes up to `limit` idempotency records of old keyed publishes (see
+    /// [`TopicEventPrune`]); returns how many went.
+    async fn topic_event_prune(&self, params: TopicEventPrune) -> Result<u64, StoreError>;
+
     /// Creates or replaces a schedule (see [`SchedulePut`]); `created` says which.
     async fn schedule_put(&self, params: SchedulePut) -> Result<Upserted<Schedule>, StoreError>;
 

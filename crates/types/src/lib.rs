@@ -37,7 +37,7 @@ pub use state::{JobState, ParseStateError};
 pub use subscription::{
     DeliveryHealth, PreviousSecret, PublishRequest, PublishResponse, Subscription,
     SubscriptionInfo, SubscriptionListResponse, SubscriptionRequest, SubscriptionTarget, TopicInfo,
-    TopicListResponse, WebhookInfo, WebhookRequest, WebhookTarget, secret_prefix,
+    TopicListResponse, WEBHOOK_QUEUE, WebhookInfo, WebhookRequest, WebhookTarget, secret_prefix,
 };
 pub use time::{ms_to_timestamp, timestamp_to_ms};
 pub use trace::{BadTraceParent, TraceParent};

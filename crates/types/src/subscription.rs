@@ -10,6 +10,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The reserved queue that holds webhook deliveries: publishing puts one job here per matching
+/// webhook subscription, with `topic`, `event_id` and `subscription` in its metadata, and the
+/// webhook dispatcher leases them from it. Queue subscriptions cannot name it.
+pub const WEBHOOK_QUEUE: &str = "buzzer:webhooks";
+
 /// One subscription of a topic, as a store keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {
@@ -256,6 +261,12 @@ impl SubscriptionRequest {
             }
             (Some(queue), None) => {
                 crate::validate_name(queue).map_err(|m| Invalid::new("queue", m))?;
+                if queue == WEBHOOK_QUEUE {
+                    return Err(Invalid::new(
+                        "queue",
+                        format!("{WEBHOOK_QUEUE} is reserved for webhook deliveries"),
+                    ));
+                }
             }
             (None, Some(webhook)) => {
                 if let Some(secret) = &webhook.secret {

@@ -9,7 +9,9 @@
 //! | scheduler | `scheduled`/`retryable` → `available`       | at the next due time, or when nudged |
 //! | rescuer   | `running` with an expired lease → retry/dead | at the next lease expiry, or nudged |
 //! | pruner    | deletes old terminal jobs in small batches  | every `prune_interval`              |
+//! | cron      | enqueues one job per schedule tick          | at the next tick, or when nudged    |
 
+mod cron;
 mod elector;
 mod listener;
 mod pruner;
@@ -32,6 +34,8 @@ pub enum ServiceEvent {
     Rescued(usize),
     /// Old terminal jobs were deleted.
     Pruned(u64),
+    /// Cron schedules fired this many jobs.
+    CronFired(usize),
     /// This node became (`true`) or stopped being (`false`) the leader.
     Leader(bool),
 }
@@ -62,6 +66,7 @@ impl Engine {
             tokio::spawn(scheduler::run(self.clone())),
             tokio::spawn(rescuer::run(self.clone())),
             tokio::spawn(pruner::run(self.clone())),
+            tokio::spawn(cron::run(self.clone())),
         ];
         if let Some(feed) = self.inner.store.change_feed() {
             handles.push(tokio::spawn(listener::run(self.clone(), feed)));

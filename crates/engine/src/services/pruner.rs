@@ -44,6 +44,8 @@ pub(crate) async fn prune_all(engine: &Engine) -> Result<u64, StoreError> {
     if total > 0 {
         engine.emit(ServiceEvent::Pruned(total));
     }
+    // Publish idempotency keys live as long as finished jobs; they are not counted as jobs.
+    engine.prune_topic_events().await?;
     Ok(total)
 }
 

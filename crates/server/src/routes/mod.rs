@@ -3,6 +3,8 @@
 pub(crate) mod events;
 pub(crate) mod jobs;
 pub(crate) mod queues;
+pub(crate) mod schedules;
+pub(crate) mod topics;
 pub(crate) mod worker;
 
 use axum::{http::StatusCode, response::Response};

@@ -10,7 +10,9 @@ mod jobs;
 mod metrics;
 mod operator;
 mod queues;
+mod schedules;
 mod shutdown;
+mod topics;
 mod worker;
 
 use std::{sync::Arc, time::Duration};
@@ -91,6 +93,14 @@ impl TestServer {
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         Reply::from(self.http.post(self.url(path)).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        Reply::from(self.http.put(self.url(path)).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        Reply::from(self.http.delete(self.url(path))).await
     }
 
     /// Enqueues `{"payload": payload}` into `queue` and returns the job.
