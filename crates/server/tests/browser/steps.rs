@@ -255,7 +255,10 @@ pub async fn topics_and_schedules(ctx: &Ctx) {
         "{row}"
     );
     assert!(row.contains("HTTP 500"), "{row}");
-    assert!(row.contains("<img src=x id=xss-img"), "the filter shows as text: {row}");
+    assert!(
+        row.contains("<img src=x id=xss-img"),
+        "the filter shows as text: {row}"
+    );
     assert_eq!(ctx.count("#xss-img").await, 0);
     let billing = ctx.text("tr[data-subscription='to-billing']").await;
     assert!(billing.contains("queue billing"), "{billing}");
