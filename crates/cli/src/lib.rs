@@ -83,6 +83,8 @@ enum Command {
     /// The worker process of `bench --mode http`.
     #[command(hide = true)]
     BenchWorker(bench::worker::BenchWorkerArgs),
+    /// The checkout demo: sync vs async vs hybrid, live at /demo or as a measured report.
+    Demo(buzzer_demo::DemoArgs),
 }
 
 /// Parses the command line, runs the command and turns any error into `error: …` on stderr
@@ -114,7 +116,7 @@ fn run(cli: Cli, server_named: bool) -> anyhow::Result<()> {
         .filter(|k| !k.is_empty())
         .collect();
     let runtime = match &cli.command {
-        Command::Serve(_) | Command::Bench(_) | Command::BenchWorker(_) => {
+        Command::Serve(_) | Command::Demo(_) | Command::Bench(_) | Command::BenchWorker(_) => {
             tokio::runtime::Builder::new_multi_thread()
         }
         // An operator command makes a few sequential calls: one thread is plenty.
@@ -132,6 +134,7 @@ fn run(cli: Cli, server_named: bool) -> anyhow::Result<()> {
                 return served;
             }
             Command::Migrate(args) => return migrate::run(args).await,
+            Command::Demo(args) => return buzzer_demo::run(args).await,
             Command::Bench(args) => {
                 let ctx = bench::BenchContext {
                     server: server_named.then(|| cli.server.clone()),
@@ -152,6 +155,7 @@ fn run(cli: Cli, server_named: bool) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(_)
             | Command::Migrate(_)
+            | Command::Demo(_)
             | Command::Bench(_)
             | Command::BenchWorker(_) => Ok(()),
             Command::Jobs(cmd) => commands::jobs::run(cmd, &ctx).await,

@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// addresses (refused by default, so a subscription cannot reach internal services).
     #[arg(long, env = "BUZZER_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: bool,
+    /// How long one webhook delivery attempt may take, from connecting to reading the start
+    /// of the answer, in milliseconds; a slower endpoint counts as a failed attempt.
+    #[arg(long, env = "BUZZER_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub webhook_timeout_ms: u64,
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -104,6 +109,7 @@ pub async fn run(args: ServeArgs, api_keys: Vec<String>) -> anyhow::Result<()> {
     let services = engine.start_services();
     let webhooks = WebhookConfig {
         allow_private: args.allow_private_webhooks,
+        attempt_timeout: Duration::from_millis(args.webhook_timeout_ms),
         ..WebhookConfig::default()
     };
     let dispatcher = match WebhookDispatcher::new(engine.clone(), webhooks) {

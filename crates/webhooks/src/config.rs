@@ -40,10 +40,11 @@ impl Default for WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// A lease outlives the attempt by this much, so a slow answer is never mistaken for a
-    /// dead dispatcher.
+    /// A lease outlives the attempt by a few seconds (for the store calls around it), so a
+    /// slow answer is never mistaken for a dead dispatcher, while the deliveries of a node
+    /// that crashed are retried soon.
     pub(crate) fn lease_ms(&self) -> u64 {
-        let ms = self.attempt_timeout.as_millis() + 30_000;
+        let ms = self.attempt_timeout.as_millis() + 5_000;
         u64::try_from(ms).unwrap_or(u64::MAX).min(86_400_000)
     }
 }

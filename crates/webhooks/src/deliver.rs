@@ -143,12 +143,16 @@ async fn gone(ctx: &Context, to: &Addressee<'_>, attempt: &Attempt) -> Outcome {
             reason: Some(reason),
         })
         .await;
-    let mut message = format!("the endpoint answered 410 Gone; subscription {to} is now disabled");
-    if let Err(e) = disabled {
-        tracing::warn!(subscription = %to, error = %e, "cannot disable the subscription after 410");
-        message =
-            format!("the endpoint answered 410 Gone; disabling subscription {to} failed: {e}");
-    }
+    let message = match disabled {
+        Ok(_) => {
+            tracing::info!(subscription = %to, "webhook answered 410 Gone: subscription disabled");
+            format!("the endpoint answered 410 Gone; subscription {to} is now disabled")
+        }
+        Err(e) => {
+            tracing::warn!(subscription = %to, error = %e, "cannot disable the subscription after 410");
+            format!("the endpoint answered 410 Gone; disabling subscription {to} failed: {e}")
+        }
+    };
     let mut error = ErrorInput::new(message);
     error.details = attempt.details();
     Outcome::Dead { error }

@@ -45,7 +45,11 @@ impl Dispatcher {
 impl WebhookDispatcher {
     pub fn new(engine: Engine, config: WebhookConfig) -> Result<Self, WebhookError> {
         let client = guard::client(&config)?;
-        let worker_id = format!("webhooks@{}", engine.config().node_id);
+        let mut worker_id = format!("webhooks@{}", engine.config().node_id);
+        // A long node id must not make every fetch invalid.
+        while worker_id.len() > buzzer_types::Limits::WORKER_ID_MAX_LEN {
+            worker_id.pop();
+        }
         let mut config = config;
         config.concurrency = config.concurrency.max(1);
         Ok(WebhookDispatcher {

@@ -41,8 +41,8 @@ pub use config::WebhookConfig;
 pub use dispatcher::{Dispatcher, WebhookDispatcher};
 pub use guard::AddressRefused;
 
-/// The reserved queue that holds webhook deliveries.
-pub const QUEUE: &str = "buzzer:webhooks";
+/// The reserved queue that holds webhook deliveries (`buzzer:webhooks`).
+pub use buzzer_types::WEBHOOK_QUEUE as QUEUE;
 
 /// The dispatcher could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,29 @@ pub(crate) struct Embedded {
     engine: Engine,
     /// The services this client started and stops with the store; `None` for an engine the
     /// caller owns, and after shutdown.
-    owned: Mutex<Option<Services>>,
+    owned: Mutex<Option<Owned>>,
+}
+
+/// What an owning client started beside the engine.
+#[derive(Debug)]
+struct Owned {
+    services: Services,
+    /// Delivers webhook subscriptions, as `buzzer serve` does.
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<buzzer_webhooks::Dispatcher>,
+}
+
+#[cfg(all(feature = "webhooks", any(feature = "sqlite", feature = "postgres")))]
+fn start_webhooks(engine: &Engine) -> Option<buzzer_webhooks::Dispatcher> {
+    let config = buzzer_webhooks::WebhookConfig::default();
+    match buzzer_webhooks::WebhookDispatcher::new(engine.clone(), config) {
+        Ok(dispatcher) => Some(dispatcher.start()),
+        Err(e) => {
+            // Jobs and topics work without it; webhook deliveries wait for a node that has one.
+            tracing::warn!(error = %e, "webhook deliveries are not made from this process");
+            None
+        }
+    }
 }
 
 impl Embedded {
@@ -26,9 +48,14 @@ impl Embedded {
     /// store feature opens one this way).
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn owning(engine: Engine, services: Services) -> Self {
+        let owned = Owned {
+            services,
+            #[cfg(feature = "webhooks")]
+            webhooks: start_webhooks(&engine),
+        };
         Embedded {
             engine,
-            owned: Mutex::new(Some(services)),
+            owned: Mutex::new(Some(owned)),
         }
     }
 
@@ -112,16 +139,21 @@ impl Transport for Embedded {
     }
 
     async fn shutdown(&self) -> Result<(), Error> {
-        let services = self
+        let owned = self
             .owned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        let Some(services) = services else {
+        let Some(owned) = owned else {
             return Ok(());
         };
         self.engine.shutdown();
-        services.join().await;
+        // The dispatcher hands its leased deliveries back while the store is still open.
+        #[cfg(feature = "webhooks")]
+        if let Some(webhooks) = owned.webhooks {
+            webhooks.join().await;
+        }
+        owned.services.join().await;
         let closed = self.engine.store().close().await;
         closed.map_err(Error::from)
     }
