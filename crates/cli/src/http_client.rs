@@ -92,7 +92,21 @@ impl ApiClient {
         self.call(Method::POST, path, &[], body).await
     }
 
-    pub async fn delete<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, ApiError> {
+    /// A `DELETE` whose success answer is JSON (a deleted job).
+    pub async fn delete_json<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, ApiError> {
+        self.call(Method::DELETE, path, &[], None::<&()>).await
+    }
+
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        body: &impl Serialize,
+    ) -> Result<T, ApiError> {
+        self.call(Method::PUT, path, &[], Some(body)).await
+    }
+
+    /// A `DELETE` whose success answer is `204 No Content`.
+    pub async fn delete(&self, path: &[&str]) -> Result<(), ApiError> {
         self.call(Method::DELETE, path, &[], None::<&()>).await
     }
 
@@ -128,7 +142,13 @@ impl ApiClient {
         let status = resp.status();
         let text = resp.text().await.map_err(|e| self.transport(e))?;
         if status.is_success() {
-            serde_json::from_str(&text).map_err(|e| ApiError::Decode(e.to_string()))
+            // A `204` has no body: it decodes as `()`.
+            let text = if text.trim().is_empty() {
+                "null"
+            } else {
+                &text
+            };
+            serde_json::from_str(text).map_err(|e| ApiError::Decode(e.to_string()))
         } else {
             Err(self.problem(status, &text))
         }

@@ -28,7 +28,10 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, parser::ValueSource};
 
-use commands::{Context, dlq::DlqCommand, jobs::JobsCommand, queues::QueuesArgs};
+use commands::{
+    Context, dlq::DlqCommand, jobs::JobsCommand, queues::QueuesArgs, schedules::SchedulesArgs,
+    topics::SubscriptionsArgs,
+};
 use http_client::ApiClient;
 
 /// Buzzer: a durable job queue. Now, or later?
@@ -78,6 +81,12 @@ enum Command {
     /// The dead-letter queue: list dead jobs and replay them.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Topics that have subscriptions.
+    Topics,
+    /// Topic subscriptions (queues and webhooks): list, create, delete.
+    Subscriptions(SubscriptionsArgs),
+    /// Cron schedules: list, create, delete.
+    Schedules(SchedulesArgs),
     /// Measure this build on the standard workloads (W1 drain, W2 stream, W3 hybrid call).
     Bench(bench::BenchArgs),
     /// The worker process of `bench --mode http`.
@@ -161,6 +170,9 @@ fn run(cli: Cli, server_named: bool) -> anyhow::Result<()> {
             Command::Jobs(cmd) => commands::jobs::run(cmd, &ctx).await,
             Command::Queues(args) => commands::queues::run(args, &ctx).await,
             Command::Dlq(cmd) => commands::dlq::run(cmd, &ctx).await,
+            Command::Topics => commands::topics::topics(&ctx).await,
+            Command::Subscriptions(args) => commands::topics::subscriptions(args, &ctx).await,
+            Command::Schedules(args) => commands::schedules::run(args, &ctx).await,
         }
     });
     // Blocking tasks (store reads) have finished by now; don't wait on a stray one forever.

@@ -23,7 +23,7 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 }
 
 /// kubectl-style: no borders, so the output greps and cuts cleanly.
-fn table(header: &[&str]) -> Table {
+pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING).set_header(header.to_vec());
     t

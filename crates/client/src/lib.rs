@@ -13,6 +13,10 @@
 //! - **Workers.** [`Worker`] runs `async fn(JobContext, J) -> Result<J::Output, JobError>`
 //!   handlers with per-queue concurrency, batched fetches and acks, heartbeats, timeouts,
 //!   cancellation, progress reports and graceful shutdown. A panic is a failed attempt.
+//! - **Events and schedules.** [`Buzzer::publish`] fans an event out to every subscription
+//!   of a topic (queues and webhooks) in one transaction; [`WorkerBuilder::subscribe`] makes a
+//!   handler a topic's subscriber; [`Buzzer::schedule`] enqueues a typed job on a cron
+//!   schedule, once per tick across every node.
 //! - **Now or later.** `buzzer.call(job).within(duration).await?` is [`Answer::Now`] with the
 //!   output when the job finishes in time, else [`Answer::Later`] with its handle. A
 //!   per-queue circuit breaker answers `Later` at once while a queue keeps missing its
@@ -89,6 +93,8 @@ mod enqueue;
 mod error;
 mod handle;
 mod job;
+mod schedules;
+mod topics;
 mod trace;
 mod transport;
 pub mod webhooks;
@@ -101,6 +107,8 @@ pub use enqueue::{Enqueue, EnqueueBatch};
 pub use error::Error;
 pub use handle::JobHandle;
 pub use job::Job;
+pub use schedules::ScheduleBuilder;
+pub use topics::Publish;
 pub use worker::{Handler, JobContext, JobError, Worker, WorkerBuilder, WorkerHandle};
 
 pub use buzzer_engine::{Engine, EngineConfig};
@@ -111,5 +119,8 @@ pub use buzzer_store_sqlite::{SqliteOptions, Synchronous};
 /// A job as Buzzer stores it: state, attempts, errors, progress and the JSON of its payload
 /// and result. [`JobHandle::status`] returns it.
 pub use buzzer_types::Job as JobRecord;
-pub use buzzer_types::{ErrorEntry, JobId, JobState};
+pub use buzzer_types::{
+    DeliveryHealth, ErrorEntry, JobId, JobState, PublishResponse, ScheduleInfo, ScheduleRequest,
+    SubscriptionInfo, SubscriptionRequest, TopicInfo, WebhookInfo,
+};
 pub use jiff::Timestamp;

@@ -61,6 +61,7 @@ pub use buzzer_store::Store;
 mod support;
 
 pub mod at_least_once;
+pub mod bench;
 pub mod clock;
 pub mod idempotency;
 pub mod leases;

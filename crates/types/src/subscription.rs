@@ -245,6 +245,42 @@ pub struct SubscriptionListResponse {
 }
 
 impl SubscriptionRequest {
+    /// Deliveries as jobs in `queue`.
+    pub fn queue(queue: impl Into<String>) -> Self {
+        SubscriptionRequest {
+            queue: Some(queue.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Deliveries as signed POSTs to `url`, with a generated secret.
+    pub fn webhook(url: impl Into<String>) -> Self {
+        SubscriptionRequest {
+            webhook: Some(WebhookRequest {
+                url: url.into(),
+                secret: None,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Signs with `secret` (`whsec_` + base64) instead of a generated one; a webhook
+    /// subscription only. A new secret rotates the old one out.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        if let Some(webhook) = &mut self.webhook {
+            webhook.secret = Some(secret.into());
+        }
+        self
+    }
+
+    /// Only events whose payload has `field` (a dotted path) equal to `value`; repeat for more.
+    pub fn filter(mut self, field: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.filter
+            .get_or_insert_with(Map::new)
+            .insert(field.into(), value.into());
+        self
+    }
+
     /// The rules that need no network or configuration: exactly one target, the queue name,
     /// the secret's format and the filter's shape (the engine checks the webhook URL).
     pub fn validate(&self) -> Result<(), crate::Invalid> {

@@ -179,8 +179,8 @@ pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Polls the store until `queue` has `jobs` completed jobs, moving `bar` along. Fails if
-/// progress stalls for a minute (a worker died, or jobs went dead).
+/// Waits until `queue` has `jobs` completed jobs, moving `bar` along, then checks the store's
+/// own count. Fails if progress stalls for a minute (a worker died, or jobs went dead).
 pub(crate) async fn wait_completed(
     target: &Target,
     queue: &str,
@@ -190,25 +190,33 @@ pub(crate) async fn wait_completed(
     let stall = Duration::from_secs(60);
     let mut last = (0, std::time::Instant::now());
     loop {
-        let counts = target.counts(queue).await?;
-        bar.set_position(counts.completed);
-        if counts.completed >= jobs {
-            return Ok(());
+        let completed = target.completed(queue).await?;
+        bar.set_position(completed);
+        if completed >= jobs {
+            break;
         }
-        if counts.dead > 0 {
-            anyhow::bail!("{} jobs went dead in queue {queue}", counts.dead);
-        }
-        if counts.completed > last.0 {
-            last = (counts.completed, std::time::Instant::now());
+        if completed > last.0 {
+            last = (completed, std::time::Instant::now());
         } else if last.1.elapsed() > stall {
+            let counts = target.counts(queue).await?;
             anyhow::bail!(
-                "no job completed in {} s ({} of {jobs} done)",
+                "no job completed in {} s: {} of {jobs} completed, {} dead, {} retryable",
                 stall.as_secs(),
-                counts.completed
+                counts.completed,
+                counts.dead,
+                counts.retryable
             );
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(target.poll_interval()).await;
     }
+    let counts = target.counts(queue).await?;
+    if counts.completed != jobs {
+        anyhow::bail!(
+            "the store counts {} completed jobs in {queue}, expected {jobs}",
+            counts.completed
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

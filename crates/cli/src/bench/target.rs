@@ -141,6 +141,25 @@ impl Target {
         Ok(info?.counts)
     }
 
+    /// How many of the queue's jobs the store has completed, read cheaply enough to poll:
+    /// in-process from the engine's counter of committed completions (a `COUNT(*)` every few
+    /// milliseconds would steal a core from the work measured), over HTTP from the queue's
+    /// counts. [`Target::counts`] has the store's own figure.
+    pub async fn completed(&self, queue: &str) -> anyhow::Result<u64> {
+        match &self.admin {
+            Admin::Engine(engine) => Ok(engine.metrics().queue_totals(queue).completed),
+            Admin::Http { .. } => Ok(self.counts(queue).await?.completed),
+        }
+    }
+
+    /// How often [`Target::completed`] is worth asking.
+    pub fn poll_interval(&self) -> Duration {
+        match &self.admin {
+            Admin::Engine(_) => Duration::from_millis(2),
+            Admin::Http { .. } => Duration::from_millis(50),
+        }
+    }
+
     /// One page of a queue's completed jobs, newest first.
     pub async fn completed_page(
         &self,

@@ -94,7 +94,7 @@ pub async fn run(cmd: JobsCommand, ctx: &Context) -> anyhow::Result<()> {
             ))
         }
         JobsCommand::Delete { id } => {
-            let job: Job = ctx.client.delete(&["v1", "jobs", &id]).await?;
+            let job: Job = ctx.client.delete_json(&["v1", "jobs", &id]).await?;
             if ctx.json {
                 return output::print_json(&job);
             }

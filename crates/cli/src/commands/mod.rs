@@ -3,6 +3,8 @@
 pub mod dlq;
 pub mod jobs;
 pub mod queues;
+pub mod schedules;
+pub mod topics;
 
 use crate::http_client::ApiClient;
 

@@ -7,7 +7,11 @@ use std::{sync::Mutex, time::Duration};
 
 use async_trait::async_trait;
 use buzzer_engine::{Engine, Services};
-use buzzer_types::{EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId};
+use buzzer_types::{
+    EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId, PublishRequest,
+    PublishResponse, ScheduleInfo, ScheduleRequest, SubscriptionInfo, SubscriptionRequest,
+    TopicInfo,
+};
 use tokio::time::Instant;
 
 use super::{Finish, Transport};
@@ -132,6 +136,47 @@ impl Transport for Embedded {
             .into_iter()
             .map(|r| r.map(drop).map_err(Error::from))
             .collect())
+    }
+
+    async fn publish(&self, topic: &str, req: PublishRequest) -> Result<PublishResponse, Error> {
+        Ok(self.engine.publish(topic, req).await?)
+    }
+
+    async fn subscription_put(
+        &self,
+        topic: &str,
+        name: &str,
+        req: SubscriptionRequest,
+    ) -> Result<SubscriptionInfo, Error> {
+        Ok(self.engine.subscription_put(topic, name, req).await?.value)
+    }
+
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<(), Error> {
+        Ok(self.engine.subscription_delete(topic, name).await?)
+    }
+
+    async fn subscriptions(&self, topic: Option<&str>) -> Result<Vec<SubscriptionInfo>, Error> {
+        Ok(self.engine.subscriptions(topic).await?)
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicInfo>, Error> {
+        Ok(self.engine.topics().await?)
+    }
+
+    async fn schedule_put(&self, name: &str, req: ScheduleRequest) -> Result<ScheduleInfo, Error> {
+        Ok(self.engine.schedule_put(name, req).await?.value)
+    }
+
+    async fn schedule(&self, name: &str) -> Result<ScheduleInfo, Error> {
+        Ok(self.engine.schedule(name).await?)
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, Error> {
+        Ok(self.engine.schedules().await?)
+    }
+
+    async fn schedule_delete(&self, name: &str) -> Result<(), Error> {
+        Ok(self.engine.schedule_delete(name).await?)
     }
 
     fn is_closed(&self) -> bool {

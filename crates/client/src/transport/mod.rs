@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use buzzer_engine::Outcome;
-use buzzer_types::{EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId};
+use buzzer_types::{
+    EnqueueRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId, PublishRequest,
+    PublishResponse, ScheduleInfo, ScheduleRequest, SubscriptionInfo, SubscriptionRequest,
+    TopicInfo,
+};
 
 use crate::Error;
 
@@ -52,6 +56,31 @@ pub(crate) trait Transport: Send + Sync + std::fmt::Debug + 'static {
 
     /// Applies many outcomes, batched where the backend can; one result per item, in order.
     async fn finish_many(&self, items: Vec<Finish>) -> Result<Vec<Result<(), Error>>, Error>;
+
+    async fn publish(&self, topic: &str, req: PublishRequest) -> Result<PublishResponse, Error>;
+
+    /// Creates or replaces a subscription; the answer shows a webhook secret this call set.
+    async fn subscription_put(
+        &self,
+        topic: &str,
+        name: &str,
+        req: SubscriptionRequest,
+    ) -> Result<SubscriptionInfo, Error>;
+
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<(), Error>;
+
+    /// The subscriptions of one topic, or of every topic.
+    async fn subscriptions(&self, topic: Option<&str>) -> Result<Vec<SubscriptionInfo>, Error>;
+
+    async fn topics(&self) -> Result<Vec<TopicInfo>, Error>;
+
+    async fn schedule_put(&self, name: &str, req: ScheduleRequest) -> Result<ScheduleInfo, Error>;
+
+    async fn schedule(&self, name: &str) -> Result<ScheduleInfo, Error>;
+
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, Error>;
+
+    async fn schedule_delete(&self, name: &str) -> Result<(), Error>;
 
     /// True once the client has been shut down: calls would fail, long-polls answer at once.
     fn is_closed(&self) -> bool;

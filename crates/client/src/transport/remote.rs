@@ -11,7 +11,9 @@ use buzzer_engine::{Outcome, RetryRequest};
 use buzzer_types::{
     Ack, AckResult, AcksRequest, AcksResponse, BatchEnqueueRequest, EnqueueRequest, ErrorInput,
     FetchRequest, FetchResponse, HeartbeatRequest, HeartbeatResponse, Job, JobId, Limits,
-    ReleaseRequest, validate_name,
+    PublishRequest, PublishResponse, ReleaseRequest, ScheduleInfo, ScheduleListResponse,
+    ScheduleRequest, SubscriptionInfo, SubscriptionListResponse, SubscriptionRequest, TopicInfo,
+    TopicListResponse, validate_name,
 };
 use reqwest::{
     RequestBuilder, StatusCode,
@@ -132,6 +134,27 @@ impl Remote {
     fn queue_path(queue: &str) -> Result<&str, Error> {
         validate_name(queue).map_err(|m| Error::invalid("queue", m))?;
         Ok(queue)
+    }
+
+    /// A topic, subscription or schedule name for the URL path, checked like a queue's.
+    fn name_path<'a>(field: &str, name: &'a str) -> Result<&'a str, Error> {
+        validate_name(name).map_err(|m| Error::invalid(field, m))?;
+        Ok(name)
+    }
+
+    fn get_json(&self, path: std::fmt::Arguments<'_>) -> RequestBuilder {
+        self.http.get(self.url(path)).timeout(REQUEST_TIMEOUT)
+    }
+
+    /// Sends a request whose success answer has no body (`204`).
+    async fn send_empty(&self, req: RequestBuilder) -> Result<(), Error> {
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.bytes().await.map_err(transport)?;
+        Err(problem(status, &body))
     }
 
     async fn release(&self, id: JobId, lease_token: String) -> Result<(), Error> {
@@ -306,6 +329,77 @@ impl Transport for Remote {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(Error::Unavailable("no answer".into()))))
             .collect())
+    }
+
+    async fn publish(&self, topic: &str, req: PublishRequest) -> Result<PublishResponse, Error> {
+        let topic = Self::name_path("topic", topic)?;
+        let post = self.post(format_args!("/v1/topics/{topic}/events"), &req);
+        self.send(post).await
+    }
+
+    async fn subscription_put(
+        &self,
+        topic: &str,
+        name: &str,
+        req: SubscriptionRequest,
+    ) -> Result<SubscriptionInfo, Error> {
+        let topic = Self::name_path("topic", topic)?;
+        let name = Self::name_path("name", name)?;
+        let url = self.url(format_args!("/v1/topics/{topic}/subscriptions/{name}"));
+        self.send(self.http.put(url).json(&req).timeout(REQUEST_TIMEOUT))
+            .await
+    }
+
+    async fn subscription_delete(&self, topic: &str, name: &str) -> Result<(), Error> {
+        let topic = Self::name_path("topic", topic)?;
+        let name = Self::name_path("name", name)?;
+        let url = self.url(format_args!("/v1/topics/{topic}/subscriptions/{name}"));
+        self.send_empty(self.http.delete(url).timeout(REQUEST_TIMEOUT))
+            .await
+    }
+
+    async fn subscriptions(&self, topic: Option<&str>) -> Result<Vec<SubscriptionInfo>, Error> {
+        let req = match topic {
+            Some(topic) => {
+                let topic = Self::name_path("topic", topic)?;
+                self.get_json(format_args!("/v1/topics/{topic}/subscriptions"))
+            }
+            None => self.get_json(format_args!("/v1/subscriptions")),
+        };
+        let list: SubscriptionListResponse = self.send(req).await?;
+        Ok(list.subscriptions)
+    }
+
+    async fn topics(&self) -> Result<Vec<TopicInfo>, Error> {
+        let req = self.get_json(format_args!("/v1/topics"));
+        let list: TopicListResponse = self.send(req).await?;
+        Ok(list.topics)
+    }
+
+    async fn schedule_put(&self, name: &str, req: ScheduleRequest) -> Result<ScheduleInfo, Error> {
+        let name = Self::name_path("name", name)?;
+        let url = self.url(format_args!("/v1/schedules/{name}"));
+        self.send(self.http.put(url).json(&req).timeout(REQUEST_TIMEOUT))
+            .await
+    }
+
+    async fn schedule(&self, name: &str) -> Result<ScheduleInfo, Error> {
+        let name = Self::name_path("name", name)?;
+        let req = self.get_json(format_args!("/v1/schedules/{name}"));
+        self.send(req).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, Error> {
+        let req = self.get_json(format_args!("/v1/schedules"));
+        let list: ScheduleListResponse = self.send(req).await?;
+        Ok(list.schedules)
+    }
+
+    async fn schedule_delete(&self, name: &str) -> Result<(), Error> {
+        let name = Self::name_path("name", name)?;
+        let url = self.url(format_args!("/v1/schedules/{name}"));
+        self.send_empty(self.http.delete(url).timeout(REQUEST_TIMEOUT))
+            .await
     }
 
     fn is_closed(&self) -> bool {

@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use buzzer_types::{Limits, validate_name};
+use buzzer_types::{Limits, SubscriptionRequest, validate_name};
 use tokio::{
     sync::{Semaphore, mpsc},
     task::{JoinHandle, JoinSet},
@@ -332,6 +332,37 @@ impl WorkerBuilder {
         let erased: Arc<dyn Erased> = Arc::new(Typed::<J, H>::new(handler));
         self.handlers.push((queue.into(), type_name::<J>(), erased));
         self
+    }
+
+    /// Makes `handler` a subscriber of `topic`: creates (or replaces) the queue subscription
+    /// named `J::QUEUE` that delivers every event of `topic` into `J::QUEUE`, and runs its
+    /// jobs with `handler` (as [`register`](Self::register) does). Each event's payload must
+    /// deserialize as `J`.
+    ///
+    /// ```no_run
+    /// # use buzzer::{JobContext, JobError, Worker};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct OrderPlaced { order: u64 }
+    /// # impl buzzer::Job for OrderPlaced { const QUEUE: &'static str = "emails"; type Output = (); }
+    /// # async fn demo(buzzer: buzzer::Buzzer) -> Result<(), buzzer::Error> {
+    /// let worker = Worker::builder(&buzzer)
+    ///     .subscribe::<OrderPlaced, _>("orders", |_ctx: JobContext, e: OrderPlaced| async move {
+    ///         println!("send the confirmation of order {}", e.order);
+    ///         Ok::<_, JobError>(())
+    ///     })
+    ///     .await?
+    ///     .build()?
+    ///     .spawn();
+    /// # Ok(()) }
+    /// ```
+    pub async fn subscribe<J: Job, H: Handler<J>>(
+        self,
+        topic: &str,
+        handler: H,
+    ) -> Result<Self, Error> {
+        self.buzzer
+            .subscribe(topic, J::QUEUE, SubscriptionRequest::queue(J::QUEUE))
+            .await?;
+        Ok(self.register::<J, H>(handler))
     }
 
     /// How many jobs of type `J` (from `J::QUEUE`) run at once (default 10).

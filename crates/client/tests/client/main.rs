@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod pubsub;
 
 use std::{
     sync::{
@@ -19,6 +20,10 @@ use buzzer::{
     Worker,
 };
 use harness::{Echo, Harness, Task, echo, task};
+use pubsub::{
+    a_subscribed_handler_receives_published_events, schedules_enqueue_typed_jobs,
+    webhook_subscriptions_show_their_secret_once,
+};
 
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -67,6 +72,9 @@ scenarios!(
     a_payload_that_does_not_decode_is_dead,
     worker_setup_is_checked,
     a_traced_job_continues_its_trace,
+    a_subscribed_handler_receives_published_events,
+    webhook_subscriptions_show_their_secret_once,
+    schedules_enqueue_typed_jobs,
 );
 
 /// Shutdown waits for a fetch in flight: short polls keep the tests quick.
