@@ -155,10 +155,20 @@ impl Engine {
                 }
             };
             let since = s.last_tick.unwrap_or(s.created_at);
-            if let Some(tick) = clock.latest(now).filter(|t| *t > since)
-                && self.fire(&s, tick).await?
-            {
-                fired += 1;
+            if let Some(tick) = clock.latest(now).filter(|t| *t > since) {
+                match self.fire(&s, tick).await {
+                    Ok(true) => fired += 1,
+                    Ok(false) => {}
+                    // The store is away: every schedule would fail the same way.
+                    Err(e @ (EngineError::Unavailable(_) | EngineError::Internal(_))) => {
+                        return Err(e);
+                    }
+                    // One schedule's job refused (e.g. options a newer rule rejects) must not
+                    // hold the others back; its tick stays unclaimed and is tried again.
+                    Err(e) => {
+                        tracing::warn!(schedule = %s.name, error = %e, "schedule could not fire");
+                    }
+                }
             }
             if let Some(next) = clock.next(now, 1).first().copied() {
                 next_due = Some(next_due.map_or(next, |d| d.min(next)));

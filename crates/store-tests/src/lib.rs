@@ -277,6 +277,7 @@ macro_rules! conformance_tests {
                 a_new_schedule_waits_for_its_first_tick,
                 two_engines_firing_one_tick_make_one_job,
                 schedule_requests_are_validated_naming_the_field,
+                the_cron_service_fires_on_its_own,
             ],
         }
     };

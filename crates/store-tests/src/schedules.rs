@@ -32,6 +32,12 @@ async fn get<F: StoreFactory>(ctx: &TestContext<F>, name: &str) -> Schedule {
         .unwrap_or_else(|| panic!("schedule {name}"))
 }
 
+/// A context without the background services: the cron service would fire the schedules
+/// these checks claim and fire by hand.
+async fn quiet<F: StoreFactory>(factory: F) -> TestContext<F> {
+    TestContext::with(factory, crate::test_config(), false).await
+}
+
 fn claim(name: &str, tick: Timestamp) -> ScheduleClaimTick {
     ScheduleClaimTick {
         name: name.into(),
@@ -40,7 +46,7 @@ fn claim(name: &str, tick: Timestamp) -> ScheduleClaimTick {
 }
 
 pub async fn schedule_put_creates_then_replaces_keeping_the_last_tick<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     let before = ctx.now().await;
     let first = ctx
         .store()
@@ -75,7 +81,7 @@ pub async fn schedule_put_creates_then_replaces_keeping_the_last_tick<F: StoreFa
 }
 
 pub async fn schedule_fields_round_trip_exactly<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     let options = ScheduleJobOptions {
         priority: Some(-5),
         max_attempts: Some(3),
@@ -110,7 +116,7 @@ pub async fn schedule_fields_round_trip_exactly<F: StoreFactory>(factory: F) {
 }
 
 pub async fn schedule_list_and_delete<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     for name in ["b", "c", "a"] {
         ctx.store()
             .schedule_put(put(name, "* * * * *"))
@@ -133,7 +139,7 @@ pub async fn schedule_list_and_delete<F: StoreFactory>(factory: F) {
 }
 
 pub async fn claim_tick_only_moves_forward<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     ctx.store()
         .schedule_put(put("s", "* * * * * *"))
         .await
@@ -163,7 +169,7 @@ pub async fn claim_tick_only_moves_forward<F: StoreFactory>(factory: F) {
 }
 
 pub async fn concurrent_claims_of_one_tick_succeed_once<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     ctx.store()
         .schedule_put(put("s", "* * * * * *"))
         .await
@@ -185,7 +191,7 @@ pub async fn concurrent_claims_of_one_tick_succeed_once<F: StoreFactory>(factory
 }
 
 pub async fn schedules_survive_reopen<F: StoreFactory>(factory: F) {
-    let mut ctx = TestContext::new(factory).await;
+    let mut ctx = quiet(factory).await;
     ctx.store()
         .schedule_put(put("s", "0 0 * * *"))
         .await
@@ -220,7 +226,7 @@ fn every_second(queue: &str) -> ScheduleRequest {
 
 /// After downtime a schedule fires once, for its latest tick, not once per missed tick.
 pub async fn a_schedule_fires_once_after_downtime<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     let engine = ctx.engine();
     engine
         .schedule_put("s", every_second("reports"))
@@ -264,7 +270,7 @@ pub async fn a_schedule_fires_once_after_downtime<F: StoreFactory>(factory: F) {
 
 /// A new schedule fires from its next tick on, never for ticks before it existed.
 pub async fn a_new_schedule_waits_for_its_first_tick<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     let yearly = ScheduleRequest::new("0 0 1 1 *", "reports", raw(json!({})));
     let made = ctx.engine().schedule_put("yearly", yearly).await.unwrap();
     assert!(made.created);
@@ -279,7 +285,7 @@ pub async fn a_new_schedule_waits_for_its_first_tick<F: StoreFactory>(factory: F
 
 /// Two nodes evaluating the same tick at once make one job and one claim between them.
 pub async fn two_engines_firing_one_tick_make_one_job<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     ctx.engine()
         .schedule_put("s", every_second("reports"))
         .await
@@ -307,7 +313,7 @@ pub async fn two_engines_firing_one_tick_make_one_job<F: StoreFactory>(factory: 
 }
 
 pub async fn schedule_requests_are_validated_naming_the_field<F: StoreFactory>(factory: F) {
-    let ctx = TestContext::new(factory).await;
+    let ctx = quiet(factory).await;
     let mut bad_tz = every_second("q");
     bad_tz.timezone = Some("Nowhere/City".into());
     let mut bad_priority = every_second("q");
@@ -332,4 +338,25 @@ pub async fn schedule_requests_are_validated_naming_the_field<F: StoreFactory>(f
         }
     }
     assert!(ctx.store().schedule_list().await.unwrap().is_empty());
+}
+
+/// With the services running, the leader's cron service fires a per-second schedule by
+/// itself, and a fetch waiting on the queue wakes for the job.
+pub async fn the_cron_service_fires_on_its_own<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    ctx.engine()
+        .schedule_put("s", every_second("ticks"))
+        .await
+        .unwrap();
+    let job = ctx.fetch_wait("ticks").await;
+    assert_eq!(job.metadata["schedule"], "s");
+    let tick: Timestamp = job.metadata["tick"].as_str().unwrap().parse().unwrap();
+    assert_eq!(job.idempotency_key, Some(format!("schedule:s:{tick}")));
+    // The claim follows the enqueue: it may land just after the job is fetched.
+    within("the claim of the tick", async {
+        while get(&ctx, "s").await.last_tick.is_none_or(|t| t < tick) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
