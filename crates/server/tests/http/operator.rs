@@ -111,6 +111,37 @@ async fn an_invalid_traceparent_is_422_naming_it_and_enqueues_nothing() {
     assert_eq!(s.get("/v1/queues/q").await.status, StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn a_publish_hands_its_traceparent_header_to_every_delivery() {
+    let s = TestServer::start().await;
+    let put = Reply::from(
+        s.http
+            .put(s.url("/v1/topics/orders/subscriptions/billing"))
+            .json(&json!({"queue": "billing"})),
+    )
+    .await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let r = post_with_header(
+        &s,
+        "/v1/topics/orders/events",
+        TP,
+        json!({"payload": {"id": 1}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let delivery = s.fetch("billing", 1).await.remove(0);
+    assert_eq!(delivery["traceparent"], TP);
+
+    let bad = post_with_header(
+        &s,
+        "/v1/topics/orders/events",
+        "00-x",
+        json!({"payload": 2}),
+    )
+    .await;
+    bad.invalid_field("traceparent");
+}
+
 async fn reason(s: &TestServer, id: &Value) -> Value {
     let r = s.get(&format!("/v1/jobs/{}", id.as_str().unwrap())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
