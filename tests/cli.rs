@@ -273,9 +273,14 @@ async fn operator_commands_against_a_live_server() {
         text.contains(r#"{"to":"ada"}"#) && text.contains("welcome"),
         "{text}"
     );
+    assert!(
+        text.contains("why not running: Ready to run: waiting for a worker"),
+        "{text}"
+    );
     let job = ok_json(&server.cli(key, &["--json", "jobs", "get", &a]));
     assert_eq!(job["id"], a.as_str());
     assert_eq!(job["payload"], json!({"to": "ada"}));
+    assert_eq!(job["waiting_reason"]["kind"], "no_worker");
     let text = ok(&server.cli(key, &["jobs", "get", &dead[0]]));
     assert!(
         text.contains("boom: downstream said no"),

@@ -1,6 +1,6 @@
 //! `buzzer jobs get|list|cancel|retry|delete`.
 
-use buzzer_types::{Job, JobListResponse, JobState};
+use buzzer_types::{Job, JobListResponse, JobState, RawValue, WaitingReason};
 use clap::{Args, Subcommand};
 
 use super::Context;
@@ -32,6 +32,12 @@ pub enum JobsCommand {
     },
 }
 
+/// The part of `GET /v1/jobs/{id}` that is not the job.
+#[derive(Debug, serde::Deserialize)]
+struct Why {
+    waiting_reason: Option<WaitingReason>,
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only jobs of this queue.
@@ -59,8 +65,19 @@ pub fn parse_state(s: &str) -> Result<JobState, String> {
 pub async fn run(cmd: JobsCommand, ctx: &Context) -> anyhow::Result<()> {
     match cmd {
         JobsCommand::Get { id } => {
-            let job: Job = ctx.client.get(&["v1", "jobs", &id], &[]).await?;
-            show_job(ctx, &job)
+            // Read once, decoded twice: the job keeps its payload's bytes, and the answer's
+            // `waiting_reason` (not part of a job) comes along.
+            let raw: Box<RawValue> = ctx.client.get(&["v1", "jobs", &id], &[]).await?;
+            if ctx.json {
+                return output::print_json(&raw);
+            }
+            let job: Job = serde_json::from_str(raw.get())?;
+            let why: Why = serde_json::from_str(raw.get())?;
+            let mut view = output::job_view(&job);
+            if let Some(reason) = why.waiting_reason {
+                view.push_str(&format!("\nwhy not running: {}", reason.message));
+            }
+            output::print(&view)
         }
         JobsCommand::List(args) => list(ctx, args).await,
         JobsCommand::Cancel { id } => {
@@ -100,14 +117,6 @@ pub async fn run(cmd: JobsCommand, ctx: &Context) -> anyhow::Result<()> {
             }
             output::print(&format!("deleted job {} (it was {})", job.id, job.state))
         }
-    }
-}
-
-fn show_job(ctx: &Context, job: &Job) -> anyhow::Result<()> {
-    if ctx.json {
-        output::print_json(job)
-    } else {
-        output::print(&output::job_view(job))
     }
 }
 
