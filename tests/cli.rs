@@ -338,6 +338,17 @@ async fn operator_commands_against_a_live_server() {
         "{text}"
     );
 
+    // jobs delete: gone afterwards; a second delete is an error
+    let doomed = enqueue(&http, &url, "emails", json!({"payload": 1})).await;
+    let text = ok(&server.cli(key, &["jobs", "delete", &doomed]));
+    assert_eq!(
+        text.trim(),
+        format!("deleted job {doomed} (it was available)")
+    );
+    let out = server.cli(key, &["jobs", "delete", &doomed]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+
     // queues, pause, resume
     let text = ok(&server.cli(key, &["queues"]));
     assert!(

@@ -1,4 +1,4 @@
-//! `buzzer jobs get|list|cancel|retry`.
+//! `buzzer jobs get|list|cancel|retry|delete`.
 
 use buzzer_types::{Job, JobListResponse, JobState};
 use clap::{Args, Subcommand};
@@ -22,6 +22,11 @@ pub enum JobsCommand {
     },
     /// Retry a dead or cancelled job: it becomes available again, attempts and errors kept.
     Retry {
+        /// The job's id.
+        id: String,
+    },
+    /// Delete a job for good, history and all. A running job is refused: cancel it first.
+    Delete {
         /// The job's id.
         id: String,
     },
@@ -87,6 +92,13 @@ pub async fn run(cmd: JobsCommand, ctx: &Context) -> anyhow::Result<()> {
                 "job {} is {} again (attempt {}/{}: the counter is kept)",
                 job.id, job.state, job.attempt, job.max_attempts
             ))
+        }
+        JobsCommand::Delete { id } => {
+            let job: Job = ctx.client.delete_json(&["v1", "jobs", &id]).await?;
+            if ctx.json {
+                return output::print_json(&job);
+            }
+            output::print(&format!("deleted job {} (it was {})", job.id, job.state))
         }
     }
 }
