@@ -102,3 +102,21 @@ fn bad_arguments_are_refused_with_a_reason() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("mysql"), "{}", stderr(&out));
 }
+
+#[test]
+fn scale_compares_latency_empty_and_full_and_reports_memory() {
+    let report = bench(&["scale", "--mode", "http", "--jobs", "3000"]);
+    assert_eq!(report["workload"], "scale");
+    for key in [
+        "enqueue_empty_p50_ms",
+        "enqueue_full_p50_ms",
+        "fetch_empty_p50_ms",
+        "fetch_full_p50_ms",
+        "enqueue_p50_ratio",
+        "fetch_p50_ratio",
+        "store_rss_mib",
+        "store_peak_rss_mib",
+    ] {
+        positive(&report, key);
+    }
+}

@@ -273,9 +273,14 @@ async fn operator_commands_against_a_live_server() {
         text.contains(r#"{"to":"ada"}"#) && text.contains("welcome"),
         "{text}"
     );
+    assert!(
+        text.contains("why not running: Ready to run: waiting for a worker"),
+        "{text}"
+    );
     let job = ok_json(&server.cli(key, &["--json", "jobs", "get", &a]));
     assert_eq!(job["id"], a.as_str());
     assert_eq!(job["payload"], json!({"to": "ada"}));
+    assert_eq!(job["waiting_reason"]["kind"], "no_worker");
     let text = ok(&server.cli(key, &["jobs", "get", &dead[0]]));
     assert!(
         text.contains("boom: downstream said no"),
@@ -337,6 +342,17 @@ async fn operator_commands_against_a_live_server() {
         text.contains(&dead[0]) && text.contains("available"),
         "{text}"
     );
+
+    // jobs delete: gone afterwards; a second delete is an error
+    let doomed = enqueue(&http, &url, "emails", json!({"payload": 1})).await;
+    let text = ok(&server.cli(key, &["jobs", "delete", &doomed]));
+    assert_eq!(
+        text.trim(),
+        format!("deleted job {doomed} (it was available)")
+    );
+    let out = server.cli(key, &["jobs", "delete", &doomed]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
 
     // queues, pause, resume
     let text = ok(&server.cli(key, &["queues"]));

@@ -18,20 +18,6 @@ use common::{buzzer, http, ok, post};
 use postgres_support::{Schema, proxy::Proxy};
 use serde_json::json;
 
-/// Every migration of this build, in order (append a new one here).
-const MIGRATIONS: &[(i32, &str)] = &[
-    (1, "init"),
-    (2, "topics_and_schedules"),
-    (3, "topic_events"),
-];
-
-fn applied() -> Vec<(i32, String)> {
-    MIGRATIONS
-        .iter()
-        .map(|(v, name)| (*v, (*name).to_owned()))
-        .collect()
-}
-
 fn migrate(url: &str) -> Output {
     buzzer()
         .args(["migrate", "--database", url])
@@ -54,6 +40,14 @@ async fn migrations(schema: &Schema) -> Vec<(i32, String)> {
         .collect()
 }
 
+/// Every migration this build carries, as the schema's history should list them once applied.
+fn all_migrations() -> Vec<(i32, String)> {
+    buzzer_store_postgres::MIGRATIONS
+        .iter()
+        .map(|m| (m.version, m.name.to_owned()))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_reports_each_step_and_then_finds_nothing_to_do() {
     require_postgres!();
@@ -64,7 +58,7 @@ async fn migrate_reports_each_step_and_then_finds_nothing_to_do() {
         "{first}"
     );
     assert!(first.contains("applying 0001_init"), "{first}");
-    let latest = MIGRATIONS.len();
+    let latest = buzzer_store_postgres::latest();
     assert!(
         first.contains(&format!("migrated from version 0 to {latest}")),
         "{first}"
@@ -75,7 +69,7 @@ async fn migrate_reports_each_step_and_then_finds_nothing_to_do() {
         "{again}"
     );
     assert!(!again.contains("applying"), "{again}");
-    assert_eq!(migrations(&schema).await, applied());
+    assert_eq!(migrations(&schema).await, all_migrations());
 
     // A server over the migrated schema serves at once.
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +115,7 @@ async fn servers_and_migrations_started_together_on_a_fresh_schema_all_succeed()
         ok(&m.wait_with_output().unwrap());
     }
     let servers: Vec<_> = servers.into_iter().map(|s| s.join().unwrap()).collect();
-    assert_eq!(migrations(&schema).await, applied());
+    assert_eq!(migrations(&schema).await, all_migrations());
     for s in &servers {
         let (status, _) = post(
             &http(None),

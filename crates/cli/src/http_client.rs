@@ -92,6 +92,11 @@ impl ApiClient {
         self.call(Method::POST, path, &[], body).await
     }
 
+    /// A `DELETE` whose success answer is JSON (a deleted job).
+    pub async fn delete_json<T: DeserializeOwned>(&self, path: &[&str]) -> Result<T, ApiError> {
+        self.call(Method::DELETE, path, &[], None::<&()>).await
+    }
+
     pub async fn put<T: DeserializeOwned>(
         &self,
         path: &[&str],

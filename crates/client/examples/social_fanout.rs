@@ -1,14 +1,13 @@
-//! A social post fanned out to its author's followers. Publishing answers at once: one
-//! `FanOut` job is enqueued, and a worker turns it into one `Deliver` job per follower,
-//! enqueued in batches (each batch is one transaction, all or none). A follower whose
-//! timeline store hiccups is retried on its own, without redoing the others.
+//! A social post fanned out to its author's followers, through a topic. Posting answers at
+//! once: the post is published to the `posts` topic, which makes one job per subscriber in one
+//! transaction. One subscriber fans the post out to every follower's timeline as `Deliver`
+//! jobs, enqueued in batches (each batch one transaction, all or none); another indexes it for
+//! search. A follower whose timeline store hiccups is retried on its own, without redoing the
+//! others.
 //!
 //! ```sh
 //! cargo run -p buzzer --example social_fanout
 //! ```
-//!
-//! The fan-out here is an explicit batch enqueue; with topics (publish/subscribe), each
-//! follower's delivery could instead be a subscription on a `posts` topic.
 
 use std::{
     collections::HashSet,
@@ -22,18 +21,34 @@ use std::{
 use buzzer::{Buzzer, Job, JobContext, JobError, Worker};
 use serde::{Deserialize, Serialize};
 
-/// "Alice posted": fan it out to her followers.
+/// The event published to `posts` when someone posts.
 #[derive(Debug, Serialize, Deserialize)]
-struct FanOut {
+struct PostCreated {
     author: String,
     post: u64,
     followers: u32,
+    text: String,
 }
+
+/// The timelines' subscription to `posts`: fan the post out to the author's followers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+struct FanOut(PostCreated);
 
 impl Job for FanOut {
     const QUEUE: &'static str = "fanout";
     /// How many deliveries were enqueued.
     type Output = u32;
+}
+
+/// The search index's subscription to `posts`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+struct IndexPost(PostCreated);
+
+impl Job for IndexPost {
+    const QUEUE: &'static str = "search";
+    type Output = ();
 }
 
 /// Put one post on one follower's timeline.
@@ -53,7 +68,7 @@ impl Job for Deliver {
 /// post on a timeline twice leaves one copy (timelines are sets).
 const BATCH: u32 = 250;
 
-async fn fan_out(ctx: JobContext, job: FanOut) -> Result<u32, JobError> {
+async fn fan_out(ctx: JobContext, FanOut(job): FanOut) -> Result<u32, JobError> {
     let mut enqueued = 0;
     for start in (0..job.followers).step_by(BATCH as usize) {
         let end = (start + BATCH).min(job.followers);
@@ -74,6 +89,7 @@ async fn fan_out(ctx: JobContext, job: FanOut) -> Result<u32, JobError> {
 struct Timelines {
     delivered: Mutex<HashSet<(u32, u64)>>,
     hiccups: AtomicU32,
+    indexed: AtomicU32,
 }
 
 #[tokio::main]
@@ -83,8 +99,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let timelines = Arc::new(Timelines::default());
     let store = timelines.clone();
+    let search = timelines.clone();
+    // `subscribe` creates each queue's subscription to `posts` and runs its jobs.
     let worker = Worker::builder(&buzzer)
-        .register::<FanOut, _>(fan_out)
+        .subscribe::<FanOut, _>("posts", fan_out)
+        .await?
+        .subscribe::<IndexPost, _>("posts", move |_ctx: JobContext, IndexPost(post)| {
+            let search = search.clone();
+            async move {
+                println!("indexed post {} ({:?})", post.post, post.text);
+                search.indexed.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, JobError>(())
+            }
+        })
+        .await?
         .register::<Deliver, _>(move |ctx: JobContext, job: Deliver| {
             let store = store.clone();
             async move {
@@ -109,21 +137,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .spawn();
 
     let started = Instant::now();
-    let post = buzzer
-        .enqueue(FanOut {
-            author: "alice".into(),
-            post: 1,
-            followers: 1_000,
-        })
+    let published = buzzer
+        .publish(
+            "posts",
+            &PostCreated {
+                author: "alice".into(),
+                post: 1,
+                followers: 1_000,
+                text: "hello, followers".into(),
+            },
+        )
+        // A retried request (the user tapped twice) publishes once.
+        .idempotency_key("alice-post-1")
         .await?;
     println!(
-        "alice posted; the request answered after {:.1} ms (job {})",
+        "alice posted; the request answered after {:.1} ms (event {}, {} subscribers)",
         started.elapsed().as_secs_f64() * 1000.0,
-        post.id()
+        published.event_id,
+        published.deliveries
     );
 
-    let enqueued = post.wait().await?;
-    println!("fan-out enqueued {enqueued} deliveries");
+    let enqueued = 1_000;
     // Wait for the timelines to fill (with a limit, so a bug cannot hang the example).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -132,7 +166,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
-        if delivered == enqueued as usize {
+        if delivered == enqueued && timelines.indexed.load(Ordering::Relaxed) == 1 {
             break;
         }
         if Instant::now() > deadline {

@@ -26,6 +26,7 @@ pub(crate) struct Options {
     pub ordering_key: Option<String>,
     pub tags: Option<Vec<String>>,
     pub metadata: Option<Map<String, Value>>,
+    pub traceparent: Option<String>,
 }
 
 impl Options {
@@ -42,6 +43,8 @@ impl Options {
             ordering_key: self.ordering_key,
             tags: self.tags,
             metadata: self.metadata,
+            // Inside a handler, the running job's trace goes on to the jobs it enqueues.
+            traceparent: self.traceparent.or_else(crate::trace::current),
             ..EnqueueRequest::new(payload)
         };
         (self.queue, request)
@@ -140,6 +143,13 @@ macro_rules! enqueue_options {
                 .metadata
                 .get_or_insert_with(serde_json::Map::new)
                 .insert(key.into(), value.into());
+            self
+        }
+
+        /// The W3C trace context (`traceparent`) the job continues: its worker's span joins
+        /// this trace. Inside a handler the running job's trace is used when none is given.
+        pub fn traceparent(mut self, traceparent: impl Into<String>) -> Self {
+            self.opts.traceparent = Some(traceparent.into());
             self
         }
 

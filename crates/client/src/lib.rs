@@ -95,6 +95,7 @@ mod handle;
 mod job;
 mod schedules;
 mod topics;
+mod trace;
 mod transport;
 pub mod webhooks;
 mod worker;

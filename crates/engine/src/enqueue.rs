@@ -78,6 +78,7 @@ impl Engine {
             ordering_key: req.ordering_key,
             tags: req.tags.unwrap_or_default(),
             metadata: req.metadata.unwrap_or_default(),
+            traceparent: req.traceparent,
         }
     }
 

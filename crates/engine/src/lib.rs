@@ -32,6 +32,7 @@ mod schedules;
 mod services;
 mod topics;
 mod wait;
+mod waiting;
 
 use std::sync::{
     Arc,

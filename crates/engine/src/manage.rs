@@ -1,4 +1,4 @@
-//! Reads and operator actions: get, list, cancel, retry, DLQ replay, queues, pause.
+//! Reads and operator actions: get, list, cancel, retry, delete, DLQ replay, queues, pause.
 
 use buzzer_store::{JobList, JobRetryDead};
 use buzzer_types::{
@@ -67,6 +67,23 @@ impl Engine {
             .await
             .map_err(|e| EngineError::from_store(e, || format!("job {id}")))?;
         self.after_change(&job);
+        Ok(job)
+    }
+
+    /// Deletes a job that no worker holds and returns it as it was; a running job is a
+    /// conflict (cancel it first). Watchers of the job (a hybrid wait, an SSE stream) are not
+    /// told: they see the job as it was until their own deadline.
+    pub async fn delete(&self, id: JobId) -> Result<Job, EngineError> {
+        let job = self
+            .inner
+            .store
+            .job_delete(id)
+            .await
+            .map_err(|e| EngineError::from_store(e, || format!("job {id}")))?;
+        if job.ordering_key.is_some() {
+            // The next job of its key may have become fetchable.
+            self.inner.notifier.wake_queue(&job.queue);
+        }
         Ok(job)
     }
 

@@ -258,6 +258,29 @@ impl Store for Metered {
         Ok(moved)
     }
 
+    async fn job_delete(&self, id: JobId) -> Result<Job, StoreError> {
+        self.call(
+            "job_delete",
+            job_span("job_delete", id),
+            self.inner.job_delete(id),
+        )
+        .await
+    }
+
+    async fn job_ordering_head(
+        &self,
+        queue: &str,
+        ordering_key: &str,
+    ) -> Result<Option<JobId>, StoreError> {
+        let op = "job_ordering_head";
+        self.call(
+            op,
+            queue_span(op, queue),
+            self.inner.job_ordering_head(queue, ordering_key),
+        )
+        .await
+    }
+
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         self.call("job_get", job_span("job_get", id), self.inner.job_get(id))
             .await

@@ -219,10 +219,22 @@ impl Engine {
         topic: &str,
         req: PublishRequest,
     ) -> Result<PublishResponse, EngineError> {
+        self.publish_traced(topic, req, None).await
+    }
+
+    /// [`Engine::publish`] with the publisher's W3C `traceparent`, which every delivery job
+    /// carries to its worker (checked: `traceparent` names a malformed one).
+    pub async fn publish_traced(
+        &self,
+        topic: &str,
+        req: PublishRequest,
+        traceparent: Option<String>,
+    ) -> Result<PublishResponse, EngineError> {
         check_name("topic", topic)?;
         req.validate()?;
         let template = EnqueueRequest {
             metadata: req.metadata,
+            traceparent,
             ..EnqueueRequest::new(req.payload)
         };
         template.validate()?;

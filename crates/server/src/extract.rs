@@ -246,6 +246,38 @@ impl<S: Send + Sync> FromRequestParts<S> for WaitPref {
     }
 }
 
+/// The W3C `traceparent` request header, validated: a producer's trace context for the jobs
+/// it enqueues. A job's own `traceparent` field wins over it.
+#[derive(Debug, Clone)]
+pub(crate) struct TraceHeader(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for TraceHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("traceparent") else {
+            return Ok(TraceHeader(None));
+        };
+        let bad = |why: &str| ApiError::invalid_field("traceparent", format!("(header) {why}"));
+        let text = value
+            .to_str()
+            .map_err(|_| bad("must be ASCII text"))?
+            .trim();
+        text.parse::<buzzer_types::TraceParent>()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(TraceHeader(Some(text.to_owned())))
+    }
+}
+
+impl TraceHeader {
+    /// Gives `req` the header's context unless it carries its own.
+    pub(crate) fn apply(&self, req: &mut buzzer_types::EnqueueRequest) {
+        if req.traceparent.is_none() {
+            req.traceparent.clone_from(&self.0);
+        }
+    }
+}
+
 fn wait_ms(raw: &str) -> Result<Duration, ApiError> {
     let ms: u64 = raw.parse().map_err(|_| {
         ApiError::invalid_field("wait_ms", "must be a whole number of milliseconds")

@@ -120,7 +120,7 @@ pub fn router(engine: Engine, config: ServerConfig) -> Router {
         .route("/v1/queues/{queue}/jobs", post(jobs::enqueue))
         .route("/v1/queues/{queue}/jobs/batch", post(jobs::enqueue_batch))
         .route("/v1/jobs", get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::get))
+        .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
         .route("/v1/jobs/{id}/events", get(events::stream))

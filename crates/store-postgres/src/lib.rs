@@ -245,6 +245,7 @@ pub async fn migrate(
 ///     ordering_key: None,
 ///     tags: vec![],
 ///     metadata: Default::default(),
+///     traceparent: None,
 /// };
 /// let inserted = enqueue_in_transaction(&tx, vec![receipt]).await?;
 /// tx.commit().await?; // the order and its receipt job, or neither
@@ -351,6 +352,20 @@ impl Store for PgStore {
     async fn job_retry_dead(&self, params: JobRetryDead) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
         Ok(jobs::retry_dead(&mut client, params).await?)
+    }
+
+    async fn job_delete(&self, id: JobId) -> Result<Job, StoreError> {
+        let mut client = self.client().await?;
+        Ok(jobs::delete(&mut client, id).await?)
+    }
+
+    async fn job_ordering_head(
+        &self,
+        queue: &str,
+        ordering_key: &str,
+    ) -> Result<Option<JobId>, StoreError> {
+        let client = self.client().await?;
+        Ok(jobs::ordering_head(&*client, queue, ordering_key).await?)
     }
 
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "topic_events",
         sql: include_str!("../migrations/0003_topic_events.sql"),
     },
+    Migration {
+        version: 4,
+        name: "job_traceparent",
+        sql: include_str!("../migrations/0004_job_traceparent.sql"),
+    },
 ];
 
 /// The schema version this build writes and understands.

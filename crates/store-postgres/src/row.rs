@@ -15,7 +15,7 @@ macro_rules! job_columns {
          j.backoff_initial_ms, j.backoff_max_ms, j.backoff_factor, j.timeout_ms, j.created_at, \
          j.scheduled_at, j.started_at, j.finished_at, j.result::text, j.errors::text, \
          j.idempotency_key, j.ordering_key, j.tags, j.metadata::text, j.progress::text, \
-         j.cancel_requested, j.worker_id, j.lease_token, j.lease_expires_at"
+         j.cancel_requested, j.worker_id, j.lease_token, j.lease_expires_at, j.traceparent"
     };
 }
 pub(crate) use job_columns;
@@ -66,6 +66,7 @@ pub(crate) fn job(row: &Row) -> Result<Job, Error> {
         worker_id: row.try_get(23)?,
         lease_token: row.try_get(24)?,
         lease_expires_at: row.try_get(25)?,
+        traceparent: row.try_get(26)?,
     })
 }
 

@@ -180,6 +180,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn job_delete(&self, id: JobId) -> Result<Job, StoreError> {
+        self.write(move |conn, _| jobs::delete(conn, id)).await
+    }
+
+    async fn job_ordering_head(
+        &self,
+        queue: &str,
+        ordering_key: &str,
+    ) -> Result<Option<JobId>, StoreError> {
+        let (queue, key) = (queue.to_owned(), ordering_key.to_owned());
+        self.read(move |conn, _| jobs::ordering_head(conn, &queue, &key))
+            .await
+    }
+
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         self.read(move |conn, _| jobs::get(conn, id)).await
     }

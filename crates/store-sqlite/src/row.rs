@@ -11,7 +11,7 @@ macro_rules! job_columns {
         "id, queue, state, payload, priority, attempt, max_attempts, backoff_initial_ms, \
          backoff_max_ms, backoff_factor, timeout_ms, created_at, scheduled_at, started_at, \
          finished_at, result, errors, idempotency_key, ordering_key, tags, metadata, progress, \
-         cancel_requested, worker_id, lease_token, lease_expires_at"
+         cancel_requested, worker_id, lease_token, lease_expires_at, traceparent"
     };
 }
 pub(crate) use job_columns;
@@ -53,6 +53,7 @@ pub(crate) fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
         worker_id: row.get(23)?,
         lease_token: row.get(24)?,
         lease_expires_at: row.get::<_, Option<i64>>(25)?.map(ms_to_timestamp),
+        traceparent: row.get(26)?,
     })
 }
 

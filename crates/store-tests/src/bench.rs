@@ -35,6 +35,7 @@ fn job(i: usize) -> JobInsert {
         ordering_key: None,
         tags: Vec::new(),
         metadata: Default::default(),
+        traceparent: None,
     }
 }
 

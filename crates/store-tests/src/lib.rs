@@ -48,6 +48,7 @@
 //! | [`retention`] | 8: terminal jobs pruned after their retention, in batches |
 //! | [`states`] | the state machine: cancel, terminal states, pause, queue counts, lists |
 //! | [`wakeups`] | waiters are woken by changes, not by polling |
+//! | [`operator`] | delete, the ordering key's head, why a job is not running, trace context |
 //! | [`pubsub`] | subscriptions, and publishing: one job per matching subscription, atomically |
 //! | [`schedules`] | cron schedules: each tick claimed once, one job after downtime |
 
@@ -64,6 +65,7 @@ pub mod bench;
 pub mod clock;
 pub mod idempotency;
 pub mod leases;
+pub mod operator;
 pub mod ordering;
 pub mod priorities;
 pub mod pubsub;
@@ -234,6 +236,14 @@ macro_rules! conformance_tests {
                 wait_terminal_returns_as_soon_as_the_job_completes,
                 wait_terminal_gives_the_current_job_when_time_is_up,
                 watch_sees_available_running_completed,
+            ],
+            operator: [
+                delete_removes_a_job_in_any_state_but_running,
+                deleting_the_head_of_an_ordering_key_releases_the_next,
+                deleting_a_waiting_job_of_a_key_keeps_the_head,
+                ordering_head_is_the_job_holding_the_key,
+                waiting_reason_names_each_cause,
+                traceparent_is_stored_and_handed_to_the_worker,
             ],
             pubsub: [
                 subscription_put_creates_then_replaces,

@@ -518,6 +518,7 @@ pub async fn failed_publish_leaves_nothing_behind<F: StoreFactory>(factory: F) {
             ordering_key: None,
             tags: Vec::new(),
             metadata: Map::new(),
+            traceparent: None,
         },
     };
     let failed = ctx.store().topic_publish(publish(0, "evt_failed")).await;

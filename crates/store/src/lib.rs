@@ -68,6 +68,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// of ids) back to `available`, oldest first. Returns how many moved.
     async fn job_retry_dead(&self, params: JobRetryDead) -> Result<u64, StoreError>;
 
+    /// Deletes a job that no worker holds, whatever its state, and returns it as it was. A
+    /// `running` job is a [`StoreError::Conflict`] (its worker would report on a job that is
+    /// gone): cancel it first. Deleting the job that holds its ordering key lets the next job of
+    /// the key run, as its finishing would.
+    async fn job_delete(&self, id: JobId) -> Result<Job, StoreError>;
+
+    /// The job that currently holds an ordering key of a queue: the unfinished job of that key
+    /// that is not waiting behind another. `None` when no job of the key is unfinished.
+    async fn job_ordering_head(
+        &self,
+        queue: &str,
+        ordering_key: &str,
+    ) -> Result<Option<JobId>, StoreError>;
+
     /// One job, without its lease token.
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
 

@@ -15,6 +15,8 @@ pub struct JobInsert {
     pub ordering_key: Option<String>,
     pub tags: Vec<String>,
     pub metadata: Map<String, Value>,
+    /// A validated W3C `traceparent`, kept as given.
+    pub traceparent: Option<String>,
 }
 
 /// When an inserted job becomes due. `Delay` is added to the store's clock, so a skewed

@@ -48,6 +48,9 @@ pub struct Job {
     pub worker_id: Option<String>,
     #[serde(default)]
     pub lease_expires_at: Option<Timestamp>,
+    /// The W3C trace context the producer gave: the worker continues this trace.
+    #[serde(default)]
+    pub traceparent: Option<String>,
     /// Only present on jobs handed out by a fetch: the fencing token for this attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_token: Option<String>,

@@ -13,7 +13,9 @@ mod schedule;
 mod state;
 mod subscription;
 mod time;
+mod trace;
 mod validate;
+mod waiting;
 pub mod webhook_signature;
 pub mod webhook_url;
 
@@ -38,7 +40,9 @@ pub use subscription::{
     TopicListResponse, WEBHOOK_QUEUE, WebhookInfo, WebhookRequest, WebhookTarget, secret_prefix,
 };
 pub use time::{ms_to_timestamp, timestamp_to_ms};
+pub use trace::{BadTraceParent, TraceParent};
 pub use validate::{Invalid, Limits};
+pub use waiting::{JobDetail, WaitingKind, WaitingReason};
 
 /// Re-exported so users of the types need not name serde_json's raw type themselves.
 pub use serde_json::value::RawValue;

@@ -31,6 +31,9 @@ pub struct EnqueueRequest {
     pub tags: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// A W3C `traceparent`, stored on the job and handed to its worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl EnqueueRequest {
@@ -48,6 +51,7 @@ impl EnqueueRequest {
             ordering_key: None,
             tags: None,
             metadata: None,
+            traceparent: None,
         }
     }
 }

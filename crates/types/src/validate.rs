@@ -1,6 +1,8 @@
 //! Input rules, checked before anything reaches a store so a bad request changes nothing.
 
-use crate::{BackoffSpec, EnqueueRequest, FetchRequest, HeartbeatRequest, validate_name};
+use crate::{
+    BackoffSpec, EnqueueRequest, FetchRequest, HeartbeatRequest, TraceParent, validate_name,
+};
 
 /// A request field that breaks a rule; the server renders it as a 422 problem naming `field`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +128,10 @@ impl EnqueueRequest {
                     ));
                 }
             }
+        }
+        if let Some(tp) = &self.traceparent {
+            tp.parse::<TraceParent>()
+                .map_err(|e| Invalid::new("traceparent", e.to_string()))?;
         }
         Ok(())
     }

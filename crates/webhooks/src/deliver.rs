@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use buzzer_engine::{Outcome, RetryRequest};
 use buzzer_store::{SubscriptionDelivery, SubscriptionSetDisabled};
-use buzzer_types::{ErrorInput, Job, RawValue, Subscription, SubscriptionTarget};
+use buzzer_types::{ErrorInput, Job, RawValue, Subscription, SubscriptionTarget, WebhookTarget};
 use reqwest::StatusCode;
 
 use crate::{attempt::Attempt, dispatcher::Context};
@@ -40,61 +40,74 @@ pub(crate) async fn deliver(ctx: &Context, job: &Job) -> Outcome {
             ),
         };
     };
-    let subscription = match ctx.engine.store().subscription_get(to.topic, to.name).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return cancelled(format!(
-                "subscription {to} was deleted; the delivery is dropped"
-            ));
-        }
-        Err(e) => {
-            let error = ErrorInput::new(format!("cannot load subscription {to}: {e}"));
-            return retry(error, None);
-        }
+    let subscription = match load(ctx, &to).await {
+        Ok(s) => s,
+        Err(outcome) => return outcome,
     };
-    let target = match &subscription.target {
-        _ if subscription.disabled => return cancelled(disabled_message(&to, &subscription)),
-        SubscriptionTarget::Webhook(target) => target,
-        SubscriptionTarget::Queue { queue } => {
-            return Outcome::Dead {
-                error: ErrorInput::new(format!(
-                    "subscription {to} delivers to the queue {queue}, not to a webhook"
-                )),
-            };
-        }
+    let target = match webhook_of(&to, &subscription) {
+        Ok(t) => t,
+        Err(outcome) => return outcome,
     };
     let attempt = crate::attempt::post(&ctx.client, &ctx.config, target, job).await;
-    let success = attempt.status.is_some_and(|s| s.is_success());
-    record(ctx, &to, &attempt, success).await;
-    if success {
-        return completed(&attempt);
+    record(ctx, &to, &attempt).await;
+    judge(ctx, &to, &attempt).await
+}
+
+/// The subscription, or how the job ends when there is none to deliver to.
+async fn load(ctx: &Context, to: &Addressee<'_>) -> Result<Subscription, Outcome> {
+    match ctx.engine.store().subscription_get(to.topic, to.name).await {
+        Ok(Some(s)) if s.disabled => Err(cancelled(disabled_message(to, &s))),
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(cancelled(format!(
+            "subscription {to} was deleted; the delivery is dropped"
+        ))),
+        Err(e) => Err(retry(
+            ErrorInput::new(format!("cannot load subscription {to}: {e}")),
+            None,
+        )),
     }
-    match attempt.status {
-        Some(StatusCode::GONE) => gone(ctx, &to, &attempt).await,
-        Some(status) => {
-            let asked = match status {
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => attempt
-                    .retry_after
-                    .map(|d| d.min(ctx.config.max_retry_after)),
-                _ => None,
-            };
-            let mut message = format!("the endpoint answered {status}");
-            if let Some(wait) = asked {
-                message.push_str(&format!(
-                    " with Retry-After: retrying in {} s",
-                    wait.as_secs()
-                ));
-            }
-            retry_with(message, &attempt, asked)
-        }
-        None => {
-            let why = attempt
-                .failure
-                .clone()
-                .unwrap_or_else(|| "no answer".into());
-            retry_with(why, &attempt, None)
-        }
+}
+
+fn webhook_of<'s>(
+    to: &Addressee<'_>,
+    subscription: &'s Subscription,
+) -> Result<&'s WebhookTarget, Outcome> {
+    match &subscription.target {
+        SubscriptionTarget::Webhook(target) => Ok(target),
+        SubscriptionTarget::Queue { queue } => Err(Outcome::Dead {
+            error: ErrorInput::new(format!(
+                "subscription {to} delivers to the queue {queue}, not to a webhook"
+            )),
+        }),
     }
+}
+
+/// What the attempt's answer (or its absence) means for the job.
+async fn judge(ctx: &Context, to: &Addressee<'_>, attempt: &Attempt) -> Outcome {
+    let Some(status) = attempt.status else {
+        let why = attempt
+            .failure
+            .clone()
+            .unwrap_or_else(|| "no answer".into());
+        return retry_with(why, attempt, None);
+    };
+    if status.is_success() {
+        return completed(attempt);
+    }
+    if status == StatusCode::GONE {
+        return gone(ctx, to, attempt).await;
+    }
+    let asked = match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => attempt
+            .retry_after
+            .map(|d| d.min(ctx.config.max_retry_after)),
+        _ => None,
+    };
+    let mut message = format!("the endpoint answered {status}");
+    if let Some(wait) = asked {
+        message.push_str(&format!(", Retry-After {} s", wait.as_secs()));
+    }
+    retry_with(message, attempt, asked)
 }
 
 fn disabled_message(to: &Addressee<'_>, subscription: &Subscription) -> String {
@@ -108,12 +121,12 @@ fn disabled_message(to: &Addressee<'_>, subscription: &Subscription) -> String {
 
 /// The delivery health shown on the subscription; a failure to write it must not change
 /// what happens to the job.
-async fn record(ctx: &Context, to: &Addressee<'_>, attempt: &Attempt, success: bool) {
+async fn record(ctx: &Context, to: &Addressee<'_>, attempt: &Attempt) {
     let params = SubscriptionDelivery {
         topic: to.topic.to_owned(),
         name: to.name.to_owned(),
         status: attempt.status.map(|s| s.as_u16()),
-        success,
+        success: attempt.status.is_some_and(|s| s.is_success()),
     };
     if let Err(e) = ctx
         .engine

@@ -5,11 +5,14 @@
 //! - **W2 stream**: one producer enqueues N jobs one at a time while workers run; throughput and
 //!   enqueue→completion latency (from the store's own timestamps).
 //! - **W3 hybrid**: sequential hybrid calls of a 0 ms job; the round trip over a direct call.
+//! - **scale**: enqueue and fetch latency on an empty queue and with N jobs waiting (half of
+//!   them scheduled), and the resident memory of the process holding the store.
 //!
 //! Completions are counted in the store (the queue's `completed` count), not in the handlers.
 //! `--mode http` starts `buzzer serve` and a separate worker process (or targets `--server`).
 
 mod report;
+mod scale;
 mod target;
 mod w1;
 mod w2;
@@ -28,7 +31,8 @@ use target::{Target, TargetSpec};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The workload: w1 (drain), w2 (stream) or w3 (hybrid-call overhead).
+    /// The workload: w1 (drain), w2 (stream), w3 (hybrid-call overhead) or scale (latency
+    /// with N jobs waiting, and memory).
     #[arg(value_enum, ignore_case = true)]
     pub workload: Workload,
     /// Where the jobs live: `sqlite:PATH` or `postgres://…`. Default: a fresh SQLite file in a
@@ -40,7 +44,8 @@ pub struct BenchArgs {
     /// the server given with `--server`).
     #[arg(long, value_enum, default_value_t = Mode::Inprocess)]
     pub mode: Mode,
-    /// Jobs per run (W3: calls). Default: 100000 for W1, 20000 for W2, 2000 for W3.
+    /// Jobs per run (W3: calls; scale: jobs waiting). Default: 100000 for W1, 20000 for W2,
+    /// 2000 for W3, 1000000 for scale.
     #[arg(long, value_name = "N")]
     pub jobs: Option<u64>,
     /// Jobs each worker runs at once (its fetch batches are at most this big).
@@ -62,6 +67,8 @@ pub enum Workload {
     W2,
     #[value(alias = "W3")]
     W3,
+    #[serde(rename = "scale")]
+    Scale,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -114,6 +121,7 @@ pub async fn run(args: BenchArgs, ctx: BenchContext) -> anyhow::Result<()> {
         Workload::W1 => 100_000,
         Workload::W2 => 20_000,
         Workload::W3 => 2_000,
+        Workload::Scale => 1_000_000,
     });
     if jobs == 0 {
         anyhow::bail!("--jobs must be at least 1");
@@ -136,6 +144,7 @@ pub async fn run(args: BenchArgs, ctx: BenchContext) -> anyhow::Result<()> {
             Workload::W1 => w1::run(&target, &queue, jobs).await,
             Workload::W2 => w2::run(&target, &queue, jobs).await,
             Workload::W3 => w3::run(&target, &queue, jobs).await,
+            Workload::Scale => scale::run(&target, &queue, jobs).await,
         };
         match run {
             Ok(run) => runs.push(run),

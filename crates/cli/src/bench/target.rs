@@ -10,7 +10,9 @@ use std::{
 
 use anyhow::Context as _;
 use buzzer::{Buzzer, Engine, JobContext, JobError, Worker, WorkerHandle};
-use buzzer_types::{JobListResponse, QueueInfo, StateCounts};
+use buzzer_types::{
+    CompleteRequest, FetchRequest, FetchResponse, JobListResponse, QueueInfo, StateCounts,
+};
 use tempfile::TempDir;
 
 use super::{BenchJob, Mode};
@@ -191,6 +193,65 @@ impl Target {
                 Ok(api.get(&["v1", "jobs"], &query).await?)
             }
         }
+    }
+
+    /// Leases one job of `queue` without waiting, answering how long the lease took, then
+    /// completes it (not timed) so the queue keeps its shape. Fails when nothing was leased.
+    pub async fn time_fetch(&self, queue: &str) -> anyhow::Result<Duration> {
+        let req = FetchRequest {
+            queues: vec![queue.to_owned()],
+            worker_id: "bench-scale".to_owned(),
+            max_jobs: Some(1),
+            lease_ms: None,
+            wait_ms: None,
+        };
+        let started = std::time::Instant::now();
+        let jobs = match &self.admin {
+            Admin::Engine(engine) => engine.fetch(req).await?,
+            Admin::Http { api, .. } => {
+                api.post::<FetchResponse>(&["v1", "fetch"], Some(&req))
+                    .await?
+                    .jobs
+            }
+        };
+        let took = started.elapsed();
+        let job = jobs
+            .into_iter()
+            .next()
+            .with_context(|| format!("nothing to lease in {queue}"))?;
+        let complete = CompleteRequest {
+            lease_token: job.lease_token.unwrap_or_default(),
+            result: None,
+        };
+        match &self.admin {
+            Admin::Engine(engine) => {
+                engine.complete(job.id, complete).await?;
+            }
+            Admin::Http { api, .. } => {
+                let id = job.id.to_string();
+                api.post::<serde_json::Value>(&["v1", "jobs", &id, "complete"], Some(&complete))
+                    .await?;
+            }
+        }
+        Ok(took)
+    }
+
+    /// Resident memory of the process that holds the store, in bytes: now and at its peak
+    /// (`VmRSS`, `VmHWM`). `None` for a server named with `--server`, which may be anywhere.
+    pub fn store_memory(&self) -> Option<(u64, u64)> {
+        let status = match (&self.admin, &self.server) {
+            (Admin::Engine(_), _) => std::fs::read_to_string("/proc/self/status").ok()?,
+            (Admin::Http { .. }, Some(server)) => {
+                std::fs::read_to_string(format!("/proc/{}/status", server.id())).ok()?
+            }
+            (Admin::Http { .. }, None) => return None,
+        };
+        let field = |name: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
     }
 
     /// Starts the no-op workers for `queue`: in this process, or as worker processes.

@@ -1,6 +1,6 @@
-//! `buzzer jobs get|list|cancel|retry`.
+//! `buzzer jobs get|list|cancel|retry|delete`.
 
-use buzzer_types::{Job, JobListResponse, JobState};
+use buzzer_types::{Job, JobListResponse, JobState, RawValue, WaitingReason};
 use clap::{Args, Subcommand};
 
 use super::Context;
@@ -25,6 +25,17 @@ pub enum JobsCommand {
         /// The job's id.
         id: String,
     },
+    /// Delete a job for good, history and all. A running job is refused: cancel it first.
+    Delete {
+        /// The job's id.
+        id: String,
+    },
+}
+
+/// The part of `GET /v1/jobs/{id}` that is not the job.
+#[derive(Debug, serde::Deserialize)]
+struct Why {
+    waiting_reason: Option<WaitingReason>,
 }
 
 #[derive(Debug, Args)]
@@ -54,8 +65,19 @@ pub fn parse_state(s: &str) -> Result<JobState, String> {
 pub async fn run(cmd: JobsCommand, ctx: &Context) -> anyhow::Result<()> {
     match cmd {
         JobsCommand::Get { id } => {
-            let job: Job = ctx.client.get(&["v1", "jobs", &id], &[]).await?;
-            show_job(ctx, &job)
+            // Read once, decoded twice: the job keeps its payload's bytes, and the answer's
+            // `waiting_reason` (not part of a job) comes along.
+            let raw: Box<RawValue> = ctx.client.get(&["v1", "jobs", &id], &[]).await?;
+            if ctx.json {
+                return output::print_json(&raw);
+            }
+            let job: Job = serde_json::from_str(raw.get())?;
+            let why: Why = serde_json::from_str(raw.get())?;
+            let mut view = output::job_view(&job);
+            if let Some(reason) = why.waiting_reason {
+                view.push_str(&format!("\nwhy not running: {}", reason.message));
+            }
+            output::print(&view)
         }
         JobsCommand::List(args) => list(ctx, args).await,
         JobsCommand::Cancel { id } => {
@@ -88,14 +110,13 @@ pub async fn run(cmd: JobsCommand, ctx: &Context) -> anyhow::Result<()> {
                 job.id, job.state, job.attempt, job.max_attempts
             ))
         }
-    }
-}
-
-fn show_job(ctx: &Context, job: &Job) -> anyhow::Result<()> {
-    if ctx.json {
-        output::print_json(job)
-    } else {
-        output::print(&output::job_view(job))
+        JobsCommand::Delete { id } => {
+            let job: Job = ctx.client.delete_json(&["v1", "jobs", &id]).await?;
+            if ctx.json {
+                return output::print_json(&job);
+            }
+            output::print(&format!("deleted job {} (it was {})", job.id, job.state))
+        }
     }
 }
 

@@ -44,6 +44,7 @@ struct Inner {
     lease_token: String,
     lease_ms: u64,
     metadata: Map<String, Value>,
+    traceparent: Option<String>,
     /// Cancelled when a heartbeat answers `cancel_requested`, or the lease is lost.
     cancel: CancellationToken,
     lease_lost: AtomicBool,
@@ -68,6 +69,8 @@ pub(crate) struct Attempt {
     pub lease_token: String,
     pub lease_ms: u64,
     pub metadata: Map<String, Value>,
+    /// The job's trace with the attempt's span as the parent (see `trace.rs`).
+    pub traceparent: Option<String>,
 }
 
 impl JobContext {
@@ -81,6 +84,7 @@ impl JobContext {
                 lease_token: attempt.lease_token,
                 lease_ms: attempt.lease_ms,
                 metadata: attempt.metadata,
+                traceparent: attempt.traceparent,
                 cancel: CancellationToken::new(),
                 lease_lost: AtomicBool::new(false),
             }),
@@ -105,6 +109,13 @@ impl JobContext {
     /// The job's metadata (for a pub/sub delivery, its `topic` and `event_id`).
     pub fn metadata(&self) -> &Map<String, Value> {
         &self.inner.metadata
+    }
+
+    /// The W3C `traceparent` to send onward (e.g. on HTTP calls the handler makes) when the
+    /// job was enqueued with one: the producer's trace id, this attempt's span as the parent.
+    /// Jobs the handler enqueues carry it on their own.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.inner.traceparent.as_deref()
     }
 
     /// A client of the same Buzzer, e.g. to enqueue follow-up jobs.

@@ -16,7 +16,8 @@ use super::{
     context::{Attempt, JobContext},
     error::Kind,
 };
-use crate::{enqueue::ceil_ms, transport::Finish};
+use crate::{enqueue::ceil_ms, trace, transport::Finish};
+use tracing::Instrument;
 
 /// How an attempt ended.
 enum Ended {
@@ -95,6 +96,7 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _permit: OwnedSemaphor
         return;
     };
     let id = job.id;
+    let trace = trace::job_span(id, &job.queue, job.attempt, job.traceparent.as_deref());
     let ctx = JobContext::new(
         shared.buzzer.clone(),
         Attempt {
@@ -104,6 +106,7 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _permit: OwnedSemaphor
             lease_token,
             lease_ms: shared.config.lease_ms(),
             metadata: job.metadata,
+            traceparent: trace.onward.as_ref().map(ToString::to_string),
         },
     );
     let timeout = job
@@ -112,8 +115,11 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _permit: OwnedSemaphor
         .or(shared.config.job_timeout);
     // Its own task: a panic stays in it, and a handler that blocks its thread does not stop
     // the heartbeats.
-    let task = tokio::spawn(run.handler.run(ctx.clone(), &job.payload));
-    let ended = supervise(task, &ctx, timeout, &run).await;
+    let handler = trace::with_context(trace.onward, run.handler.run(ctx.clone(), &job.payload));
+    let task = tokio::spawn(handler.instrument(trace.span.clone()));
+    let ended = supervise(task, &ctx, timeout, &run)
+        .instrument(trace.span)
+        .await;
     let finish = Finish {
         id,
         lease_token: ctx.lease_token().to_owned(),

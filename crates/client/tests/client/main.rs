@@ -71,6 +71,7 @@ scenarios!(
     handles_by_id_and_context_facts,
     a_payload_that_does_not_decode_is_dead,
     worker_setup_is_checked,
+    a_traced_job_continues_its_trace,
     a_subscribed_handler_receives_published_events,
     webhook_subscriptions_show_their_secret_once,
     schedules_enqueue_typed_jobs,
@@ -585,6 +586,72 @@ async fn handles_by_id_and_context_facts(h: Harness) {
         .buzzer
         .handle::<Echo>(handle.id().to_string().parse().unwrap());
     assert_eq!(by_id.wait().await.unwrap(), out);
+    worker.shutdown().await;
+    h.stop().await;
+}
+
+/// A job enqueued with a `traceparent` hands the worker its trace: the handler sees the same
+/// trace id with a span of its own as the parent, and the jobs it enqueues carry that on.
+async fn a_traced_job_continues_its_trace(h: Harness) {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let producer = format!("00-{TRACE}-00f067aa0ba902b7-01");
+    let worker = Worker::builder(&h.buzzer)
+        .register_in::<Echo, _>("traced", |ctx: JobContext, _job: Echo| async move {
+            let next = ctx.buzzer().enqueue(Echo("next".into())).await?;
+            let onward = ctx.traceparent().unwrap_or("none").to_owned();
+            Ok::<_, JobError>(format!("{onward} {}", next.id()))
+        })
+        .poll_wait(POLL)
+        .build()
+        .unwrap()
+        .spawn();
+    let handle = h
+        .buzzer
+        .enqueue(Echo("x".into()))
+        .queue("traced")
+        .traceparent(&producer)
+        .await
+        .unwrap();
+    assert_eq!(
+        handle.status().await.unwrap().traceparent,
+        Some(producer.clone())
+    );
+    let out = handle.wait().await.unwrap();
+    let (onward, next) = out.split_once(' ').unwrap();
+    let parts: Vec<&str> = onward.split('-').collect();
+    assert_eq!(parts.len(), 4, "{onward}");
+    assert_eq!(
+        (parts[0], parts[1], parts[3]),
+        ("00", TRACE, "01"),
+        "{onward}"
+    );
+    assert_ne!(
+        parts[2], "00f067aa0ba902b7",
+        "the worker's span is the new parent"
+    );
+    let next = h.buzzer.handle::<Echo>(next.parse().unwrap());
+    let follow_up = next.status().await.unwrap();
+    assert_eq!(
+        follow_up.traceparent.as_deref(),
+        Some(onward),
+        "carried onward"
+    );
+
+    // Outside a handler nothing is inherited, and a bad value is refused naming the field.
+    let plain = h
+        .buzzer
+        .enqueue(Echo("y".into()))
+        .queue("plain")
+        .await
+        .unwrap();
+    assert_eq!(plain.status().await.unwrap().traceparent, None);
+    let e = h
+        .buzzer
+        .enqueue(Echo("z".into()))
+        .traceparent("00-nope")
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&e), "traceparent");
     worker.shutdown().await;
     h.stop().await;
 }

@@ -1,8 +1,6 @@
 //! `GET /dashboard/jobs/{id}`: one job with everything it carries (payload, result, every
-//! attempt's error, progress, tags, metadata) and a timeline of its life; retry and cancel.
-//!
-//! There is no delete: the store has no operation for it yet. Finished jobs go when the pruner
-//! reaches their retention.
+//! attempt's error, progress, tags, metadata), why it is not running, and a timeline of its
+//! life; retry, cancel and delete.
 
 use axum::{
     Extension,
@@ -10,7 +8,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use buzzer_engine::EngineError;
-use buzzer_types::{Job, JobId, JobState};
+use buzzer_types::{Job, JobId, JobState, WaitingKind};
 use jiff::Timestamp;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -58,6 +56,7 @@ pub(crate) async fn page(
     ctx: PageCtx,
 ) -> Result<Response, PageError> {
     let job = load(&state, parse_id(&raw)?).await?;
+    let waiting = state.engine.waiting_reason(&job).await?;
     let now = Timestamp::now();
     let content = html! {
         nav.crumbs aria-label="Breadcrumb" {
@@ -72,6 +71,14 @@ pub(crate) async fn page(
                 span.badge.warn { "cancel requested" }
             }
             div.actions { (actions(&ctx, &job)) }
+        }
+        @if let Some(w) = &waiting {
+            p.waiting data-waiting=(kind_name(w.kind)) role="status" {
+                strong { "Why isn't it running? " } (w.message)
+                @if let Some(ahead) = w.ahead_job_id {
+                    " " a.mono href={ "/dashboard/jobs/" (ahead) } { "Open job " (ahead) }
+                }
+            }
         }
         div.job-grid {
             section.card { h2 { "Details" } (details(&job, now)) }
@@ -118,6 +125,22 @@ fn actions(ctx: &PageCtx, job: &Job) -> Markup {
             (layout::action(ctx, &format!("{base}/cancel"), "Cancel", "danger",
                 Some("Cancel this job? A running job is asked to stop and ends when its worker reports.")))
         }
+        // A running job's worker holds it: it is cancelled first, deleted once it stopped.
+        @if job.state != JobState::Running {
+            (layout::action(ctx, &format!("{base}/delete"), "Delete", "danger",
+                Some("Delete this job for good? Its history goes with it.")))
+        }
+    }
+}
+
+/// The kind as the API spells it, for the page's `data-waiting` marker.
+fn kind_name(kind: WaitingKind) -> &'static str {
+    match kind {
+        WaitingKind::Scheduled => "scheduled",
+        WaitingKind::OrderingKey => "ordering_key",
+        WaitingKind::QueuePaused => "queue_paused",
+        WaitingKind::Leased => "leased",
+        WaitingKind::NoWorker => "no_worker",
     }
 }
 
@@ -139,6 +162,9 @@ fn details(job: &Job, now: Timestamp) -> Markup {
             }
             @if let Some(key) = &job.ordering_key {
                 dt { "Ordering key" } dd.mono { (key) }
+            }
+            @if let Some(tp) = &job.traceparent {
+                dt { "Trace" } dd.mono title="W3C traceparent" { (tp) }
             }
             @if let Some(ms) = job.timeout_ms {
                 dt { "Timeout" } dd { (format::age_ms(ms)) }
@@ -316,4 +342,24 @@ pub(crate) async fn cancel(
     let id = parse_id(&raw)?;
     let outcome = state.engine.cancel(id).await;
     Ok(after(&state, &session, id, outcome, "Cancelled"))
+}
+
+/// `POST /dashboard/jobs/{id}/delete`: on success back to the job's queue, the job being gone.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Extension(session): Extension<Session>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&raw)?;
+    match state.engine.delete(id).await {
+        Ok(job) => {
+            let text = format!("Deleted job {id}.");
+            state
+                .dashboard
+                .sessions
+                .set_flash(&session.token, Flash { ok: true, text });
+            Ok(Redirect::to(&format::queue_url(&job.queue, None, None)).into_response())
+        }
+        Err(e) => Ok(after(&state, &session, id, Err(e), "Deleted")),
+    }
 }

@@ -20,10 +20,16 @@ use super::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Nav {
     Overview,
+    Topics,
+    Schedules,
 }
 
-/// The top bar's entries. Topics and schedules get an entry each here when they exist.
-const NAV: [(Nav, &str, &str); 1] = [(Nav::Overview, "Overview", "/")];
+/// The top bar's entries.
+const NAV: [(Nav, &str, &str); 3] = [
+    (Nav::Overview, "Overview", "/"),
+    (Nav::Topics, "Topics", "/dashboard/topics"),
+    (Nav::Schedules, "Schedules", "/dashboard/schedules"),
+];
 
 /// What a page's script keeps up to date without a reload.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,9 @@
 //! | `GET /dashboard/queues/{queue}` | a queue's jobs by state, tag filter, cursor paging |
 //! | `POST /dashboard/queues/{queue}/pause`, `/resume`, `/dead/retry` | queue actions |
 //! | `GET /dashboard/jobs/{id}` (and `?id=` to jump to one) | one job, its attempts and timeline |
-//! | `POST /dashboard/jobs/{id}/retry`, `/cancel` | job actions |
+//! | `POST /dashboard/jobs/{id}/retry`, `/cancel`, `/delete` | job actions |
+//! | `GET /dashboard/topics` | topics, their subscriptions and webhook delivery health |
+//! | `GET /dashboard/schedules` | cron schedules with their next fire times |
 //! | `GET /dashboard/api/stats` | the JSON the pages poll for live numbers |
 //! | `GET`/`POST /dashboard/login`, `POST /dashboard/logout` | the login form (with API keys) |
 //! | `GET /dashboard/assets/{file}` | CSS, JavaScript and the icon |
@@ -26,8 +28,10 @@ mod layout;
 mod login;
 mod overview;
 mod queue;
+mod schedules;
 mod session;
 mod stats;
+mod topics;
 
 use axum::{
     Router, middleware,
@@ -75,6 +79,9 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/dashboard/jobs/{id}", get(job::page))
         .route("/dashboard/jobs/{id}/retry", post(job::retry))
         .route("/dashboard/jobs/{id}/cancel", post(job::cancel))
+        .route("/dashboard/jobs/{id}/delete", post(job::delete))
+        .route("/dashboard/topics", get(topics::page))
+        .route("/dashboard/schedules", get(schedules::page))
         .route("/dashboard/api/stats", get(stats::stats))
         .route("/dashboard/logout", post(login::logout))
         .route_layer(middleware::from_fn(session::require_sign_in));

@@ -1,4 +1,5 @@
-//! Producers and operators: enqueue (plain, hybrid and batch), get, list, cancel, retry.
+//! Producers and operators: enqueue (plain, hybrid and batch), get, list, cancel, retry,
+//! delete.
 
 use axum::{
     extract::State,
@@ -7,12 +8,12 @@ use axum::{
 };
 use buzzer_engine::Inserted;
 use buzzer_store::JobList;
-use buzzer_types::{BatchEnqueueRequest, EnqueueRequest, Job, JobId, JobState};
+use buzzer_types::{BatchEnqueueRequest, EnqueueRequest, Job, JobDetail, JobId, JobState};
 use serde::Serialize;
 
 use crate::{
     ApiError, AppState,
-    extract::{JobIdPath, JsonBody, QueryPairs, QueuePath, Wait, WaitPref},
+    extract::{JobIdPath, JsonBody, QueryPairs, QueuePath, TraceHeader, Wait, WaitPref},
     response::{json, with_location},
 };
 
@@ -25,8 +26,10 @@ pub(crate) async fn enqueue(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
     WaitPref(wait): WaitPref,
-    JsonBody(req): JsonBody<EnqueueRequest>,
+    trace: TraceHeader,
+    JsonBody(mut req): JsonBody<EnqueueRequest>,
 ) -> Result<Response, ApiError> {
+    trace.apply(&mut req);
     let Inserted { job, created } = state.engine.enqueue(&queue, req).await?;
     match wait {
         None if created => Ok(with_location(json(StatusCode::CREATED, &job), job.id)),
@@ -64,8 +67,12 @@ fn preference_applied(mut response: Response, wait: Wait) -> Response {
 pub(crate) async fn enqueue_batch(
     State(state): State<AppState>,
     QueuePath(queue): QueuePath,
-    JsonBody(req): JsonBody<BatchEnqueueRequest>,
+    trace: TraceHeader,
+    JsonBody(mut req): JsonBody<BatchEnqueueRequest>,
 ) -> Result<Response, ApiError> {
+    for job in &mut req.jobs {
+        trace.apply(job);
+    }
     if req.jobs.is_empty() {
         return Err(ApiError::invalid_field(
             "jobs",
@@ -81,18 +88,36 @@ pub(crate) async fn enqueue_batch(
     Ok(json(StatusCode::CREATED, &Batch { jobs }))
 }
 
-/// `GET /v1/jobs/{id}`; with a wait, long-polls until the job is terminal or the time is up
-/// and answers 200 with the job as it is then.
+/// `GET /v1/jobs/{id}`: the job and its `waiting_reason`; with a wait, long-polls until the
+/// job is terminal or the time is up and answers 200 with the job as it is then.
 pub(crate) async fn get(
     State(state): State<AppState>,
     JobIdPath(id): JobIdPath,
     WaitPref(wait): WaitPref,
 ) -> Result<Response, ApiError> {
     let Some(wait) = wait else {
-        return Ok(json(StatusCode::OK, &state.engine.get(id).await?));
+        let job = state.engine.get(id).await?;
+        return Ok(json(StatusCode::OK, &detail(&state, job).await?));
     };
     let job = state.engine.wait_terminal(id, wait.timeout).await?;
-    Ok(preference_applied(json(StatusCode::OK, &job), wait))
+    let body = detail(&state, job).await?;
+    Ok(preference_applied(json(StatusCode::OK, &body), wait))
+}
+
+async fn detail(state: &AppState, job: Job) -> Result<JobDetail, ApiError> {
+    let waiting_reason = state.engine.waiting_reason(&job).await?;
+    Ok(JobDetail {
+        job,
+        waiting_reason,
+    })
+}
+
+/// `DELETE /v1/jobs/{id}`: the job as it was; 409 for a running job (cancel it first).
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    JobIdPath(id): JobIdPath,
+) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &state.engine.delete(id).await?))
 }
 
 /// `GET /v1/jobs?queue=&state=&tag=&limit=&cursor=`: newest first; `next_cursor` is the id to

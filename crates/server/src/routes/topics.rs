@@ -8,7 +8,7 @@ use buzzer_types::{
 
 use crate::{
     ApiError, AppState,
-    extract::{JsonBody, Names},
+    extract::{JsonBody, Names, TraceHeader},
     response::json,
 };
 
@@ -17,9 +17,13 @@ use crate::{
 pub(crate) async fn publish(
     State(state): State<AppState>,
     Names(topic): Names<String>,
+    TraceHeader(traceparent): TraceHeader,
     JsonBody(req): JsonBody<PublishRequest>,
 ) -> Result<Response, ApiError> {
-    let published = state.engine.publish(&topic, req).await?;
+    let published = state
+        .engine
+        .publish_traced(&topic, req, traceparent)
+        .await?;
     Ok(json(StatusCode::ACCEPTED, &published))
 }
 

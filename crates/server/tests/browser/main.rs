@@ -1,5 +1,5 @@
 //! The dashboard in headless Chromium, driven over WebDriver: sign in, live counts, a job's
-//! page, retrying a dead job, pausing a queue, escaping of hostile job data and a cross-site
+//! page, retrying a dead job, pausing a queue, why a job waits and deleting it, topics and schedules, escaping of hostile job data and a cross-site
 //! POST. One chromedriver, one browser and one server for the whole file (starting Chromium is
 //! the slow part), the steps run in order; every step leaves a screenshot in
 //! `<target dir>/browser-artifacts/`, and a failing step one named `…-failed`.
@@ -127,6 +127,13 @@ async fn the_dashboard_in_headless_chromium() {
     step(&ctx, "open-job", steps::open_job).await;
     step(&ctx, "retry-dead-job", steps::retry_dead_job).await;
     step(&ctx, "pause-queue", steps::pause_queue).await;
+    step(
+        &ctx,
+        "why-not-running-and-delete",
+        steps::why_not_running_and_delete,
+    )
+    .await;
+    step(&ctx, "topics-and-schedules", steps::topics_and_schedules).await;
     step(&ctx, "hostile-job-data", steps::hostile_job_data).await;
     step(&ctx, "cross-site-post", steps::cross_site_post).await;
 

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 #[derive(Debug)]
 pub struct Server {
     pub base: String,
+    api_key: String,
     pub engine: Engine,
     stop: Option<oneshot::Sender<()>>,
     _services: Services,
@@ -41,6 +42,7 @@ impl Server {
         }));
         Server {
             base,
+            api_key: api_key.to_owned(),
             engine,
             stop: Some(stop),
             _services: services,
@@ -50,6 +52,23 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `PUT path` on the API with the key, which must succeed.
+    pub async fn api_put(&self, path: &str, body: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .put(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert!(
+            status.is_success(),
+            "PUT {path}: {status} {}",
+            r.text().await.unwrap()
+        );
     }
 
     pub async fn enqueue(&self, queue: &str, req: EnqueueRequest) -> Job {

@@ -2,6 +2,7 @@
 //! before left the browser, signed in after the first.
 
 use axum::{Router, response::Html, routing::get};
+use buzzer_store::SubscriptionDelivery;
 use buzzer_types::{EnqueueRequest, JobState};
 use serde_json::json;
 
@@ -137,6 +138,150 @@ pub async fn pause_queue(ctx: &Ctx) {
     ctx.submit("/dashboard/queues/emails/resume").await;
     assert!(ctx.text("p.flash.ok").await.contains("Resumed emails"));
     assert!(!ctx.server.engine.queue("emails").await.unwrap().paused);
+}
+
+/// The job page says why a job is not running, and its Delete button (after the browser's
+/// confirmation) removes it.
+pub async fn why_not_running_and_delete(ctx: &Ctx) {
+    let head = ctx
+        .server
+        .enqueue(
+            "ledger",
+            EnqueueRequest {
+                ordering_key: Some("acct-7".into()),
+                ..request(r#"{"entry":1}"#)
+            },
+        )
+        .await;
+    let behind = ctx
+        .server
+        .enqueue(
+            "ledger",
+            EnqueueRequest {
+                ordering_key: Some("acct-7".into()),
+                ..request(r#"{"entry":2}"#)
+            },
+        )
+        .await;
+    ctx.goto(&format!("/dashboard/jobs/{}", head.id)).await;
+    assert_eq!(
+        ctx.find("p.waiting")
+            .await
+            .attr("data-waiting")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("no_worker")
+    );
+    ctx.goto(&format!("/dashboard/jobs/{}", behind.id)).await;
+    let waiting = ctx.find("p.waiting").await;
+    assert_eq!(
+        waiting.attr("data-waiting").await.unwrap().as_deref(),
+        Some("ordering_key")
+    );
+    assert!(waiting.text().await.unwrap().contains(&head.id.to_string()));
+    ctx.snap("job-waiting").await;
+
+    // The job ahead is deleted: the one behind it holds the key now.
+    ctx.find("p.waiting a").await.click().await.unwrap();
+    ctx.find(".page-head h1").await;
+    assert_eq!(ctx.path().await, format!("/dashboard/jobs/{}", head.id));
+    ctx.submit(&format!("/dashboard/jobs/{}/delete", head.id))
+        .await;
+    ctx.browser.accept_alert().await.unwrap();
+    let flash = ctx.text("p.flash.ok").await;
+    assert_eq!(flash, format!("Deleted job {}.", head.id));
+    assert_eq!(ctx.path().await, "/dashboard/queues/ledger");
+    assert!(
+        ctx.server.engine.get(head.id).await.is_err(),
+        "the job is gone"
+    );
+
+    ctx.goto(&format!("/dashboard/jobs/{}", behind.id)).await;
+    let waiting = ctx.find("p.waiting").await;
+    assert_eq!(
+        waiting.attr("data-waiting").await.unwrap().as_deref(),
+        Some("no_worker")
+    );
+}
+
+/// The topics page shows each subscription and how its webhook deliveries go; the schedules
+/// page shows each schedule's next fire times. Both reached from the top bar.
+pub async fn topics_and_schedules(ctx: &Ctx) {
+    let s = &ctx.server;
+    s.api_put(
+        "/v1/topics/orders/subscriptions/to-billing",
+        json!({"queue": "billing"}),
+    )
+    .await;
+    let filter = json!({"kind": IMG});
+    s.api_put(
+        "/v1/topics/orders/subscriptions/crm-hook",
+        json!({"webhook": {"url": "https://crm.example.com/hooks/orders"}, "filter": filter}),
+    )
+    .await;
+    for status in [200, 500, 500, 500] {
+        s.engine
+            .store()
+            .subscription_record_delivery(SubscriptionDelivery {
+                topic: "orders".into(),
+                name: "crm-hook".into(),
+                status: Some(status),
+                success: status == 200,
+            })
+            .await
+            .unwrap();
+    }
+    s.api_put(
+        "/v1/schedules/nightly-report",
+        json!({"cron": "0 3 * * *", "timezone": "Europe/Paris", "queue": "reports",
+               "payload": {"html": BOLD}}),
+    )
+    .await;
+
+    ctx.goto("/").await;
+    ctx.find("nav.nav a[href='/dashboard/topics']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    ctx.find("section[data-topic='orders']").await;
+    assert_eq!(ctx.path().await, "/dashboard/topics");
+    let hook = "tr[data-subscription='crm-hook']";
+    assert_eq!(ctx.text(&format!("{hook} [data-health]")).await, "failing");
+    let row = ctx.text(hook).await;
+    assert!(
+        row.contains("https://crm.example.com/hooks/orders"),
+        "{row}"
+    );
+    assert!(row.contains("HTTP 500"), "{row}");
+    assert!(
+        row.contains("<img src=x id=xss-img"),
+        "the filter shows as text: {row}"
+    );
+    assert_eq!(ctx.count("#xss-img").await, 0);
+    let billing = ctx.text("tr[data-subscription='to-billing']").await;
+    assert!(billing.contains("queue billing"), "{billing}");
+    ctx.snap("topics").await;
+
+    ctx.find("nav.nav a[href='/dashboard/schedules']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let row = "tr[data-schedule='nightly-report']";
+    ctx.find(row).await;
+    assert_eq!(ctx.count(&format!("{row} li[data-next-fire]")).await, 5);
+    let next = ctx.text(&format!("{row} li[data-next-fire]")).await;
+    assert!(next.starts_with("in "), "the next fire is ahead: {next}");
+    let text = ctx.text(row).await;
+    assert!(
+        text.contains("0 3 * * *") && text.contains("Europe/Paris"),
+        "{text}"
+    );
+    assert!(text.contains(BOLD), "the payload shows as text: {text}");
+    assert_eq!(ctx.count("#xss-b").await, 0);
+    ctx.snap("schedules").await;
 }
 
 /// Markup in a payload, an error message and tags is shown as text on the job and queue pages.

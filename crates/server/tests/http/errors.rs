@@ -151,6 +151,6 @@ async fn unknown_things_get_404_and_wrong_methods_405() {
     let r = s.get("/v1/fetch").await;
     r.problem(405, "method-not-allowed");
     assert_eq!(r.header("allow"), Some("POST"));
-    let r = crate::Reply::from(s.http.delete(s.url("/v1/jobs/0000000000001"))).await;
+    let r = crate::Reply::from(s.http.put(s.url("/v1/jobs/0000000000001"))).await;
     r.problem(405, "method-not-allowed");
 }

@@ -8,6 +8,7 @@ mod errors;
 mod events;
 mod jobs;
 mod metrics;
+mod operator;
 mod queues;
 mod schedules;
 mod shutdown;

@@ -190,7 +190,10 @@ async fn metrics_parse_and_count_the_jobs_processed() {
     let r = s
         .post(
             &format!("/v1/jobs/{}/fail", id(&leased[2])),
-            json!({"lease_token": token(&leased[2]), "error": {"message": "again"}}),
+            // An hour's backoff: with the default one (up to a second, jittered) the job could
+            // be available again before the scrape.
+            json!({"lease_token": token(&leased[2]), "error": {"message": "again"},
+                   "retry_in_ms": 3_600_000}),
         )
         .await;
     assert_eq!(r.json()["state"], "retryable");

@@ -30,10 +30,10 @@ pub(crate) const INSERT: &str = concat!(
        SELECT nextval('buzzer_jobs_id_seq') AS id, t.* \
        FROM unnest($1::text[], $2::text[], $3::int4[], $4::timestamptz[], $5::int8[], \
                    $6::int4[], $7::int8[], $8::int8[], $9::float8[], $10::int8[], $11::text[], \
-                   $12::text[], $13::text[], $14::text[]) \
+                   $12::text[], $13::text[], $14::text[], $15::text[]) \
             WITH ORDINALITY AS t(queue, payload, priority, run_at, delay_ms, max_attempts, \
                    initial_ms, max_ms, factor, timeout_ms, idempotency_key, ordering_key, tags, \
-                   metadata, ord) \
+                   metadata, traceparent, ord) \
        ORDER BY t.ord), \
      due AS (\
        SELECT i.*, CASE WHEN i.run_at IS NOT NULL THEN i.run_at \
@@ -49,7 +49,7 @@ pub(crate) const INSERT: &str = concat!(
      ins AS (\
        INSERT INTO buzzer_jobs AS j (id, queue, state, payload, priority, max_attempts, \
            backoff_initial_ms, backoff_max_ms, backoff_factor, timeout_ms, created_at, \
-           scheduled_at, idempotency_key, ordering_key, blocked, tags, metadata) \
+           scheduled_at, idempotency_key, ordering_key, blocked, tags, metadata, traceparent) \
        OVERRIDING SYSTEM VALUE \
        SELECT d.id, d.queue, CASE WHEN d.due_at <= ",
     now!(),
@@ -65,7 +65,7 @@ pub(crate) const INSERT: &str = concat!(
     ")), \
            ARRAY(SELECT e.tag FROM jsonb_array_elements_text(d.tags::jsonb) \
                  WITH ORDINALITY AS e(tag, n) ORDER BY e.n), \
-           COALESCE(d.metadata::jsonb, '{}') \
+           COALESCE(d.metadata::jsonb, '{}'), d.traceparent \
        FROM due d ORDER BY d.queue, d.idempotency_key, d.ord \
        ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
        RETURNING j.id, j.queue, j.state, j.created_at, j.scheduled_at) \
@@ -99,6 +99,7 @@ struct Columns {
     ordering_key: Vec<Option<String>>,
     tags: Vec<Option<String>>,
     metadata: Vec<Option<String>>,
+    traceparent: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -132,6 +133,7 @@ impl Columns {
                     .then(|| serde_json::to_string(&job.metadata))
                     .transpose()?,
             );
+            c.traceparent.push(job.traceparent.clone());
         }
         Ok(c)
     }
@@ -172,6 +174,7 @@ pub(crate) async fn insert_many(
                 &c.ordering_key,
                 &c.tags,
                 &c.metadata,
+                &c.traceparent,
             ],
         )
         .await?;
@@ -289,5 +292,6 @@ fn new_job(
         worker_id: None,
         lease_expires_at: None,
         lease_token: None,
+        traceparent: job.traceparent,
     }
 }

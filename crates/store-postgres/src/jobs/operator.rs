@@ -1,4 +1,4 @@
-//! An operator's cancel and retry. Rare and never on the hot path, so each runs in a
+//! An operator's cancel, retry and delete. Rare and never on the hot path, so each runs in a
 //! transaction: key lock first (if the job has an ordering key), then the guarded change, the
 //! hand-over of the key's head, one notification.
 
@@ -47,6 +47,12 @@ const REVIVE: &str = concat!(
     unfinished!(),
     " AND NOT h.blocked) \
      WHERE j.id = $1 AND j.state IN ('dead', 'cancelled') RETURNING ",
+    job_columns!()
+);
+
+/// Any job but a running one: its worker holds it and would report on a job that is gone.
+const DELETE: &str = concat!(
+    "DELETE FROM buzzer_jobs AS j WHERE j.id = $1 AND j.state <> 'running' RETURNING ",
     job_columns!()
 );
 
@@ -128,6 +134,27 @@ pub(crate) async fn retry(client: &mut ClientWrapper, id: JobId) -> Result<Job, 
     notify::jobs(&tx, [&revived]).await?;
     tx.commit().await?;
     Ok(revived)
+}
+
+pub(crate) async fn delete(client: &mut ClientWrapper, id: JobId) -> Result<Job, Error> {
+    let tx = client.transaction().await?;
+    let job = locked(&tx, id).await?;
+    let rows = tx.rows(DELETE, &[&id.0]).await?;
+    let Some(row) = rows.first() else {
+        state_now(&tx, id).await?;
+        return Err(StoreError::Conflict(
+            "a running job cannot be deleted while its worker holds it; cancel it first".into(),
+        )
+        .into());
+    };
+    let deleted = row::job_without_lease(row)?;
+    if let Some(key) = &job.ordering_key {
+        let mut keys = Keys::default();
+        keys.push(&job.queue, key);
+        keys.release_next(&tx).await?;
+    }
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// Replays up to `limit` dead jobs of a queue, oldest first. Revived one statement at a time

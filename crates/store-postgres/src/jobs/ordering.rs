@@ -14,6 +14,8 @@
 //! row of a keyed job, and takes them sorted by lock id. Fetch, heartbeat and promotion never
 //! take key locks and never change `blocked`.
 
+use buzzer_types::JobId;
+
 use crate::{db::Db, error::Error};
 
 /// The states of a job that still holds its ordering key. Spelled exactly as in the
@@ -46,6 +48,18 @@ pub(crate) const RELEASE_NEXT: &str = crate::row::notifying!(concat!(
     " AND NOT h.blocked))) RETURNING ",
     crate::row::job_columns!()
 ));
+
+/// The key's head: the unfinished job of the key that is not waiting behind another.
+const HEAD: &str = concat!(
+    "SELECT h.id FROM buzzer_jobs h WHERE h.queue = $1 AND h.ordering_key = $2 AND h.state IN ",
+    unfinished!(),
+    " AND NOT h.blocked ORDER BY h.id LIMIT 1"
+);
+
+pub(crate) async fn head(db: &impl Db, queue: &str, key: &str) -> Result<Option<JobId>, Error> {
+    let rows = db.rows(HEAD, &[&queue, &key]).await?;
+    Ok(rows.first().map(|r| r.try_get(0)).transpose()?.map(JobId))
+}
 
 /// (queue, ordering key) pairs, as the two arrays the statements above take.
 #[derive(Debug, Default)]

@@ -211,6 +211,7 @@ pub fn job(queue: &str) -> JobInsert {
         ordering_key: None,
         tags: Vec::new(),
         metadata: Default::default(),
+        traceparent: None,
     }
 }
 

@@ -13,8 +13,8 @@ use crate::{
 
 const INSERT: &str = "INSERT INTO jobs (queue, state, payload, priority, max_attempts, \
     backoff_initial_ms, backoff_max_ms, backoff_factor, timeout_ms, created_at, scheduled_at, \
-    idempotency_key, ordering_key, blocked, tags, metadata) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    idempotency_key, ordering_key, blocked, tags, metadata, traceparent) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// All or none: the writer's savepoint undoes the earlier rows if a later one fails.
 pub(crate) fn insert_many(
@@ -107,6 +107,7 @@ fn insert_one(
         blocked,
         tags,
         metadata,
+        job.traceparent,
     ])?;
     Ok(Job {
         id: JobId(conn.last_insert_rowid()),
@@ -133,5 +134,6 @@ fn insert_one(
         worker_id: None,
         lease_expires_at: None,
         lease_token: None,
+        traceparent: job.traceparent,
     })
 }

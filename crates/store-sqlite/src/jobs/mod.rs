@@ -14,7 +14,8 @@ pub(crate) use fetch::fetch;
 pub(crate) use finish::{finish_many, heartbeat};
 pub(crate) use insert::insert_many;
 pub(crate) use maintain::{promote_due, prune};
-pub(crate) use operator::{cancel, retry, retry_dead};
+pub(crate) use operator::{cancel, delete, retry, retry_dead};
+pub(crate) use ordering::head as ordering_head;
 pub(crate) use read::{get, list, list_lease_expired, next_due_at, next_lease_expiry};
 
 /// The states of a job that still holds its ordering key. Spelled exactly as in the

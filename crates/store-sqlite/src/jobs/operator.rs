@@ -1,4 +1,4 @@
-//! An operator's cancel and retry.
+//! An operator's cancel, retry and delete.
 
 use buzzer_store::{JobRetryDead, StoreError};
 use buzzer_types::{Job, JobId, JobState};
@@ -86,6 +86,27 @@ fn revive(conn: &Connection, now: i64, id: JobId, job: &Current) -> rusqlite::Re
         job_columns!()
     ))?
     .query_row(params![id.0, now, blocked], row::job_without_lease)
+}
+
+/// Deletes a job no worker holds; the key it held, if any, passes to the next job.
+pub(crate) fn delete(conn: &Connection, id: JobId) -> Result<Job, Error> {
+    let job = current(conn, id)?;
+    if job.state == JobState::Running {
+        return Err(StoreError::Conflict(
+            "a running job cannot be deleted while its worker holds it; cancel it first".into(),
+        )
+        .into());
+    }
+    let deleted = conn
+        .prepare_cached(concat!(
+            "DELETE FROM jobs WHERE id = ?1 RETURNING ",
+            job_columns!()
+        ))?
+        .query_row([id.0], row::job_without_lease)?;
+    if let Some(key) = &job.ordering_key {
+        ordering::release_next(conn, &job.queue, key)?;
+    }
+    Ok(deleted)
 }
 
 /// Replays up to `limit` dead jobs of a queue, oldest first.

@@ -2,9 +2,11 @@
 //! `blocked` flag moves to the next one when it reaches a terminal state. A retry is not
 //! terminal, so a retrying head keeps its key (strict per-key FIFO).
 
+use buzzer_types::JobId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::unfinished;
+use crate::error::Error;
 
 pub(super) const ANY_UNFINISHED: &str = concat!(
     "SELECT 1 FROM jobs WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
@@ -16,6 +18,12 @@ pub(super) const HAS_HEAD: &str = concat!(
     "SELECT 1 FROM jobs WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
     unfinished!(),
     " AND blocked = 0 LIMIT 1"
+);
+
+pub(super) const HEAD: &str = concat!(
+    "SELECT id FROM jobs WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
+    unfinished!(),
+    " AND blocked = 0 ORDER BY id LIMIT 1"
 );
 
 pub(super) const RELEASE_NEXT: &str = concat!(
@@ -33,6 +41,14 @@ pub(super) fn any_unfinished(conn: &Connection, queue: &str, key: &str) -> rusql
 /// Whether the key has an unblocked unfinished job (its head).
 pub(super) fn has_head(conn: &Connection, queue: &str, key: &str) -> rusqlite::Result<bool> {
     exists(conn, HAS_HEAD, queue, key)
+}
+
+/// The key's head: the job that runs (or is next to run) while the others of the key wait.
+pub(crate) fn head(conn: &Connection, queue: &str, key: &str) -> Result<Option<JobId>, Error> {
+    Ok(conn
+        .prepare_cached(HEAD)?
+        .query_row(params![queue, key], |r| r.get(0).map(JobId))
+        .optional()?)
 }
 
 /// After a job of the key reached a terminal state: if the key has no head any more, the

@@ -31,6 +31,7 @@ pub fn job(queue: &str) -> JobInsert {
         ordering_key: None,
         tags: Vec::new(),
         metadata: Default::default(),
+        traceparent: None,
     }
 }
 
