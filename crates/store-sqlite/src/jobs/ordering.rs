@@ -8,27 +8,35 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::unfinished;
 use crate::error::Error;
 
+// Every look-up names its index: without statistics SQLite's planner weighs the partial
+// `jobs_ordering` index against `jobs_queue_state (queue, state)` by estimated row widths, and
+// adding a column to `jobs` (migration 4) tipped it to the latter, which reads every unfinished
+// job of the queue. `INDEXED BY` makes that a prepare error instead of a silent scan.
+
 pub(super) const ANY_UNFINISHED: &str = concat!(
-    "SELECT 1 FROM jobs WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
+    "SELECT 1 FROM jobs INDEXED BY jobs_ordering WHERE queue = ?1 AND ordering_key = ?2 \
+     AND state IN ",
     unfinished!(),
     " LIMIT 1"
 );
 
 pub(super) const HAS_HEAD: &str = concat!(
-    "SELECT 1 FROM jobs WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
+    "SELECT 1 FROM jobs INDEXED BY jobs_ordering WHERE queue = ?1 AND ordering_key = ?2 \
+     AND state IN ",
     unfinished!(),
     " AND blocked = 0 LIMIT 1"
 );
 
 pub(super) const HEAD: &str = concat!(
-    "SELECT id FROM jobs WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
+    "SELECT id FROM jobs INDEXED BY jobs_ordering WHERE queue = ?1 AND ordering_key = ?2 \
+     AND state IN ",
     unfinished!(),
     " AND blocked = 0 ORDER BY id LIMIT 1"
 );
 
 pub(super) const RELEASE_NEXT: &str = concat!(
-    "UPDATE jobs SET blocked = 0 WHERE id = (SELECT id FROM jobs WHERE queue = ?1 AND \
-     ordering_key = ?2 AND state IN ",
+    "UPDATE jobs SET blocked = 0 WHERE id = (SELECT id FROM jobs INDEXED BY jobs_ordering \
+     WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
     unfinished!(),
     " AND blocked = 1 ORDER BY id LIMIT 1)"
 );

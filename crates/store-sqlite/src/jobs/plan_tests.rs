@@ -60,6 +60,7 @@ fn the_rescuer_uses_the_lease_index() {
 fn ordering_checks_use_the_ordering_index() {
     assert_uses(ordering::ANY_UNFINISHED, "jobs_ordering");
     assert_uses(ordering::HAS_HEAD, "jobs_ordering");
+    assert_uses(ordering::HEAD, "jobs_ordering");
     assert_uses(ordering::RELEASE_NEXT, "jobs_ordering");
 }
 
