@@ -22,6 +22,7 @@ pub mod worker;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -172,6 +173,39 @@ pub async fn run(args: BenchArgs, ctx: BenchContext) -> anyhow::Result<()> {
         report.print();
     }
     Ok(())
+}
+
+/// Jobs per batch enqueue, and batches in flight at once (so group commit has company).
+const BATCH: u64 = 1_000;
+const IN_FLIGHT: usize = 4;
+
+/// Enqueues jobs `0..jobs` (W1's payload) in batches, a few in flight, moving `bar` along;
+/// `delay(i)` may schedule batch `i` for later.
+pub(crate) async fn enqueue_batches(
+    target: &Target,
+    queue: &str,
+    jobs: u64,
+    bar: &ProgressBar,
+    delay: impl Fn(u64) -> Option<Duration>,
+) -> anyhow::Result<()> {
+    let batches = (0..jobs).step_by(BATCH as usize).map(|first| {
+        let last = (first + BATCH).min(jobs);
+        let delay = delay(first / BATCH);
+        async move {
+            let batch: Vec<BenchJob> = (first..last).map(|n| BenchJob { n, pad: pad() }).collect();
+            let enqueue = target.client.enqueue_batch(batch).queue(queue);
+            match delay {
+                Some(delay) => enqueue.delay(delay).await?,
+                None => enqueue.await?,
+            };
+            bar.inc(last - first);
+            Ok::<_, anyhow::Error>(())
+        }
+    });
+    futures::stream::iter(batches)
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect::<()>()
+        .await
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).

@@ -13,14 +13,18 @@ pub(crate) struct Run {
 
 #[derive(Debug, Clone)]
 struct Figure {
-    key: &'static str,
-    label: &'static str,
+    key: String,
+    label: String,
     value: f64,
 }
 
 impl Run {
-    pub fn push(&mut self, key: &'static str, label: &'static str, value: f64) {
-        self.figures.push(Figure { key, label, value });
+    pub fn push(&mut self, key: impl Into<String>, label: impl Into<String>, value: f64) {
+        self.figures.push(Figure {
+            key: key.into(),
+            label: label.into(),
+            value,
+        });
     }
 }
 
@@ -62,7 +66,7 @@ impl Spread {
 
 impl Report {
     /// Each figure's label, key and spread over the runs, in the first run's order.
-    fn figures(&self) -> Vec<(&'static str, &'static str, Spread)> {
+    fn figures(&self) -> Vec<(&str, &str, Spread)> {
         let Some(first) = self.runs.first() else {
             return Vec::new();
         };
@@ -76,7 +80,7 @@ impl Report {
                     .filter_map(|r| r.figures.iter().find(|g| g.key == f.key))
                     .map(|g| g.value)
                     .collect();
-                Spread::of(values).map(|s| (f.label, f.key, s))
+                Spread::of(values).map(|s| (f.label.as_str(), f.key.as_str(), s))
             })
             .collect()
     }
@@ -133,7 +137,7 @@ impl Report {
             .map(|r| {
                 r.figures
                     .iter()
-                    .map(|f| (f.key.to_owned(), json!(round(f.value))))
+                    .map(|f| (f.key.clone(), json!(round(f.value))))
                     .collect::<Map<_, _>>()
                     .into()
             })

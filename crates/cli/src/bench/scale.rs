@@ -3,14 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
-
-use super::{BenchJob, pad, progress, report::Run, target::Target, w2::percentile};
+use super::{
+    BenchJob, enqueue_batches, pad, progress, report::Run, target::Target, w2::percentile,
+};
 
 /// Timed calls per phase (after as many untimed ones).
 const SAMPLES: usize = 200;
-const BATCH: u64 = 1_000;
-const IN_FLIGHT: usize = 4;
 
 pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<Run> {
     let (enqueue_empty, fetch_empty) = latencies(target, queue).await?;
@@ -18,47 +16,20 @@ pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Resu
     let (enqueue_full, fetch_full) = latencies(target, queue).await?;
 
     let mut run = Run::default();
-    let ms = |v: f64| v * 1e3;
-    run.push(
-        "enqueue_empty_p50_ms",
-        "enqueue p50, empty (ms)",
-        ms(percentile(&enqueue_empty, 0.5)),
-    );
-    run.push(
-        "enqueue_full_p50_ms",
-        "enqueue p50, full (ms)",
-        ms(percentile(&enqueue_full, 0.5)),
-    );
-    run.push(
-        "enqueue_empty_p99_ms",
-        "enqueue p99, empty (ms)",
-        ms(percentile(&enqueue_empty, 0.99)),
-    );
-    run.push(
-        "enqueue_full_p99_ms",
-        "enqueue p99, full (ms)",
-        ms(percentile(&enqueue_full, 0.99)),
-    );
-    run.push(
-        "fetch_empty_p50_ms",
-        "fetch p50, empty (ms)",
-        ms(percentile(&fetch_empty, 0.5)),
-    );
-    run.push(
-        "fetch_full_p50_ms",
-        "fetch p50, full (ms)",
-        ms(percentile(&fetch_full, 0.5)),
-    );
-    run.push(
-        "fetch_empty_p99_ms",
-        "fetch p99, empty (ms)",
-        ms(percentile(&fetch_empty, 0.99)),
-    );
-    run.push(
-        "fetch_full_p99_ms",
-        "fetch p99, full (ms)",
-        ms(percentile(&fetch_full, 0.99)),
-    );
+    for (name, label, samples) in [
+        ("enqueue_empty", "enqueue, empty", &enqueue_empty),
+        ("enqueue_full", "enqueue, full", &enqueue_full),
+        ("fetch_empty", "fetch, empty", &fetch_empty),
+        ("fetch_full", "fetch, full", &fetch_full),
+    ] {
+        for (tag, p) in [("p50", 0.5), ("p99", 0.99)] {
+            run.push(
+                format!("{name}_{tag}_ms"),
+                format!("{label} {tag} (ms)"),
+                percentile(samples, p) * 1e3,
+            );
+        }
+    }
     run.push(
         "enqueue_p50_ratio",
         "enqueue p50 full/empty",
@@ -114,25 +85,8 @@ async fn latencies(target: &Target, queue: &str) -> anyhow::Result<(Vec<f64>, Ve
 /// `jobs` jobs in batches: the even batches due now, the odd ones a day ahead.
 async fn fill(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<()> {
     let bar = progress(jobs, "fill");
-    let batches = (0..jobs).step_by(BATCH as usize).map(|first| {
-        let last = (first + BATCH).min(jobs);
-        let bar = bar.clone();
-        async move {
-            let batch: Vec<BenchJob> = (first..last).map(|n| BenchJob { n, pad: pad() }).collect();
-            let enqueue = target.client.enqueue_batch(batch).queue(queue);
-            if (first / BATCH) % 2 == 1 {
-                enqueue.delay(Duration::from_secs(86_400)).await?;
-            } else {
-                enqueue.await?;
-            }
-            bar.inc(last - first);
-            Ok::<_, anyhow::Error>(())
-        }
-    });
-    futures::stream::iter(batches)
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<()>()
-        .await?;
+    let delay = |batch: u64| (batch % 2 == 1).then_some(Duration::from_secs(86_400));
+    enqueue_batches(target, queue, jobs, &bar, delay).await?;
     bar.finish_and_clear();
     Ok(())
 }

@@ -3,31 +3,12 @@
 
 use std::time::Instant;
 
-use futures::{StreamExt, TryStreamExt};
-
-use super::{BenchJob, pad, progress, report::Run, target::Target, wait_completed};
-
-/// Jobs per batch enqueue, and batches in flight at once (so group commit has company).
-const BATCH: u64 = 1_000;
-const IN_FLIGHT: usize = 4;
+use super::{enqueue_batches, progress, report::Run, target::Target, wait_completed};
 
 pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<Run> {
     let bar = progress(jobs, "enqueue");
     let started = Instant::now();
-    let batches = (0..jobs).step_by(BATCH as usize).map(|first| {
-        let last = (first + BATCH).min(jobs);
-        let bar = bar.clone();
-        async move {
-            let batch: Vec<BenchJob> = (first..last).map(|n| BenchJob { n, pad: pad() }).collect();
-            target.client.enqueue_batch(batch).queue(queue).await?;
-            bar.inc(last - first);
-            Ok::<_, anyhow::Error>(())
-        }
-    });
-    futures::stream::iter(batches)
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<()>()
-        .await?;
+    enqueue_batches(target, queue, jobs, &bar, |_| None).await?;
     let enqueue_s = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
