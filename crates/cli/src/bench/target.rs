@@ -302,7 +302,6 @@ impl Target {
     pub async fn stop(mut self) {
         let _ = self.client.shutdown().await;
         self.kill_server();
-        let _ = &self.dir;
     }
 
     fn kill_server(&mut self) {
