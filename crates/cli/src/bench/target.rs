@@ -36,7 +36,7 @@ pub(crate) struct Target {
     concurrency: usize,
     worker_processes: usize,
     /// The temporary database and the server's log; removed when the target is dropped.
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 /// Counts and lists, read straight from the engine or from the server's API.
@@ -81,7 +81,7 @@ impl Target {
                     database_kind,
                     concurrency: spec.concurrency,
                     worker_processes: spec.worker_processes,
-                    dir,
+                    _dir: dir,
                 }
             }
             Mode::Http => {
@@ -109,7 +109,7 @@ impl Target {
                     database_kind,
                     concurrency: spec.concurrency,
                     worker_processes: spec.worker_processes,
-                    dir,
+                    _dir: dir,
                 }
             }
         };
