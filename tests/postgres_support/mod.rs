@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+// The same cut-off proxy the PostgreSQL store's own outage tests use.
+#[path = "../../crates/store-postgres/tests/common/proxy.rs"]
 pub mod proxy;
 
 use std::{
