@@ -10,7 +10,7 @@ use serde_json::{Map, json};
 
 use crate::{
     StoreFactory, TestContext,
-    support::{PATIENCE, fetch_req, raw, req, within},
+    support::{PATIENCE, complete_req, fetch_req, raw, req, within},
 };
 
 fn insert(queue: &str, priority: i32) -> JobInsert {
@@ -253,4 +253,45 @@ pub async fn a_fetcher_that_goes_away_leaves_no_job_leased_to_it<F: StoreFactory
         assert_eq!(fetched.id, job.id);
         ctx.complete(&fetched).await;
     }
+}
+
+/// The hybrid call over a hand-off: the wait follows the job from before its worker had it,
+/// so even a job finished at once is seen finishing.
+pub async fn a_hybrid_call_handed_to_a_waiting_fetcher_answers_with_the_result<F: StoreFactory>(
+    factory: F,
+) {
+    let ctx = TestContext::new(factory).await;
+    for round in 0..10 {
+        let engine = ctx.engine().clone();
+        let worker = tokio::spawn(async move {
+            let mut jobs = engine
+                .fetch(fetch_req(&["q"], 1, PATIENCE.as_millis() as u64))
+                .await
+                .unwrap();
+            let job = jobs.pop().expect("a job within the wait");
+            let req = complete_req(&job, Some(json!({"round": round})));
+            engine.complete(job.id, req).await.unwrap();
+        });
+        parked(&ctx, "q", 1).await;
+        let answer = ctx
+            .engine()
+            .enqueue_wait("q", req(json!({"round": round})), PATIENCE)
+            .await
+            .unwrap();
+        assert!(answer.created);
+        assert_eq!(answer.job.state, JobState::Completed, "round {round}");
+        let result = answer.job.result.as_ref().map(|r| r.get().to_owned());
+        assert_eq!(
+            result.as_deref(),
+            Some(format!(r#"{{"round":{round}}}"#).as_str())
+        );
+        within("the worker", worker).await.unwrap();
+    }
+    // Nobody to hand it to: the wait ends with the job still waiting.
+    let answer = ctx
+        .engine()
+        .enqueue_wait("idle", req(json!({})), Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(answer.job.state, JobState::Available);
 }
