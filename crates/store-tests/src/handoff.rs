@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use buzzer_engine::EngineError;
 use buzzer_store::{JobFetch, JobInsert, RunAt};
-use buzzer_types::{Backoff, EnqueueRequest, JobState};
+use buzzer_types::{Backoff, EnqueueRequest, Job, JobState};
 use serde_json::{Map, json};
+use tokio::task::JoinHandle;
 
 use crate::{
     StoreFactory, TestContext,
@@ -145,6 +147,20 @@ pub async fn insert_and_fetch_with_a_held_idempotency_key_returns_the_existing_j
     assert_eq!(counts.available + counts.running, 1);
 }
 
+/// A long-polling fetch of up to five jobs of `q`, in its own task, once it waits.
+async fn waiting_fetch<F: StoreFactory>(
+    ctx: &TestContext<F>,
+) -> JoinHandle<Result<Vec<Job>, EngineError>> {
+    let engine = ctx.engine().clone();
+    let fetch = tokio::spawn(async move {
+        engine
+            .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
+            .await
+    });
+    parked(ctx, "q", 1).await;
+    fetch
+}
+
 /// Waits until `n` fetchers of `queue` are parked in the engine.
 async fn parked<F: StoreFactory>(ctx: &TestContext<F>, queue: &str, n: usize) {
     within("the fetcher to wait", async {
@@ -157,13 +173,7 @@ async fn parked<F: StoreFactory>(ctx: &TestContext<F>, queue: &str, n: usize) {
 
 pub async fn an_enqueue_leases_to_a_waiting_fetcher<F: StoreFactory>(factory: F) {
     let ctx = TestContext::new(factory).await;
-    let engine = ctx.engine().clone();
-    let fetcher = tokio::spawn(async move {
-        engine
-            .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
-            .await
-    });
-    parked(&ctx, "q", 1).await;
+    let fetcher = waiting_fetch(&ctx).await;
     let enqueued = ctx.put("q", json!({"handed": true})).await;
     // The enqueue answers with the job as it now is: running, its token kept from the caller.
     assert_eq!(enqueued.state, JobState::Running);
@@ -184,13 +194,7 @@ pub async fn a_delayed_or_paused_job_is_not_handed_to_a_waiting_fetcher<F: Store
     factory: F,
 ) {
     let ctx = TestContext::new(factory).await;
-    let engine = ctx.engine().clone();
-    let fetcher = tokio::spawn(async move {
-        engine
-            .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
-            .await
-    });
-    parked(&ctx, "q", 1).await;
+    let fetcher = waiting_fetch(&ctx).await;
     let later = ctx
         .enqueue(
             "q",
@@ -223,13 +227,7 @@ pub async fn a_delayed_or_paused_job_is_not_handed_to_a_waiting_fetcher<F: Store
 pub async fn a_fetcher_that_goes_away_leaves_no_job_leased_to_it<F: StoreFactory>(factory: F) {
     let ctx = TestContext::new(factory).await;
     for round in 0..20 {
-        let engine = ctx.engine().clone();
-        let fetcher = tokio::spawn(async move {
-            engine
-                .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
-                .await
-        });
-        parked(&ctx, "q", 1).await;
+        let fetcher = waiting_fetch(&ctx).await;
         let enqueue = ctx.put("q", json!({"round": round}));
         let abort = async {
             tokio::task::yield_now().await;
