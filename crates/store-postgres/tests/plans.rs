@@ -100,6 +100,10 @@ async fn every_hot_statement_uses_its_partial_index_and_never_scans_the_jobs() {
     production_like(&client).await;
     for (name, sql) in hot_statements() {
         for generic in [false, true] {
+            if generic && name == "complete_many" {
+                // Sent unnamed: always planned for its own arguments.
+                continue;
+            }
             let plan = plan(&client, name, sql, generic).await;
             let indexes = expected_indexes(name);
             assert!(
