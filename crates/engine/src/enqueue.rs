@@ -1,16 +1,83 @@
-use buzzer_store::{Inserted, JobInsert, RunAt};
+use buzzer_store::{Inserted, InsertedAndFetched, JobInsert, RunAt};
 use buzzer_types::{EnqueueRequest, Invalid, Job, JobState, Limits, validate_name};
 
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, Outcome, handoff::Taken};
 
 impl Engine {
     /// Enqueues one job. `created` is false when an existing job with the same idempotency key
     /// was returned instead.
+    ///
+    /// A job due now, enqueued while a fetcher of its queue waits, is leased to that fetcher
+    /// in the same commit (see `handoff.rs`); the job that comes back is then `running`.
     pub async fn enqueue(&self, queue: &str, req: EnqueueRequest) -> Result<Inserted, EngineError> {
-        let mut inserted = self.enqueue_many(queue, vec![req]).await?;
+        let mut inserts = self.to_inserts(queue, vec![req])?;
+        let insert = inserts
+            .pop()
+            .ok_or_else(|| EngineError::Unavailable("no job to enqueue".into()))?;
+        if insert.run_at == RunAt::Now
+            && let Some(taken) = self.inner.handoff.take(queue)
+        {
+            return self.enqueue_handing_off(insert, taken).await;
+        }
+        let mut inserted = self.inner.store.job_insert_many(vec![insert]).await?;
+        self.after_insert(inserted.iter().filter(|i| i.created).map(|i| &i.job));
         inserted
             .pop()
             .ok_or_else(|| EngineError::Unavailable("the store returned no job".into()))
+    }
+
+    async fn enqueue_handing_off(
+        &self,
+        insert: JobInsert,
+        taken: Taken,
+    ) -> Result<Inserted, EngineError> {
+        let lease_ms = taken.fetch.lease_ms;
+        // On error `taken` is dropped, and the fetcher looks again by itself.
+        let InsertedAndFetched {
+            mut inserted,
+            fetched,
+        } = self
+            .inner
+            .store
+            .job_insert_and_fetch(insert, taken.fetch.clone())
+            .await?;
+        if let Some(leased) = fetched.iter().find(|j| j.id == inserted.job.id) {
+            inserted.job = Job {
+                lease_token: None,
+                ..leased.clone()
+            };
+        }
+        if !fetched.is_empty() {
+            self.after_fetch(&fetched, lease_ms);
+        }
+        if let Err(unwanted) = taken.hand(fetched) {
+            self.hand_back(unwanted).await;
+        }
+        if inserted.created {
+            self.after_insert(std::iter::once(&inserted.job));
+        }
+        Ok(inserted)
+    }
+
+    /// Releases jobs leased for a fetcher that stopped waiting before it got them.
+    async fn hand_back(&self, jobs: Vec<Job>) {
+        let items = jobs
+            .into_iter()
+            .filter_map(|j| Some((j.id, j.lease_token?, Outcome::Released)))
+            .collect::<Vec<_>>();
+        if items.is_empty() {
+            return;
+        }
+        match self.finish_many(items).await {
+            Ok(results) => {
+                for e in results.into_iter().filter_map(Result::err) {
+                    tracing::warn!(error = %e, "a job leased for a departed fetcher was not handed back; it runs once its lease expires");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "jobs leased for a departed fetcher were not handed back; they run once their leases expire");
+            }
+        }
     }
 
     /// Enqueues many jobs into one queue, all or none.
@@ -19,6 +86,21 @@ impl Engine {
         queue: &str,
         reqs: Vec<EnqueueRequest>,
     ) -> Result<Vec<Inserted>, EngineError> {
+        let inserts = self.to_inserts(queue, reqs)?;
+        if inserts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inserted = self.inner.store.job_insert_many(inserts).await?;
+        self.after_insert(inserted.iter().filter(|i| i.created).map(|i| &i.job));
+        Ok(inserted)
+    }
+
+    /// Validates a batch (errors name the field, within `jobs[i]` for a batch of several).
+    fn to_inserts(
+        &self,
+        queue: &str,
+        reqs: Vec<EnqueueRequest>,
+    ) -> Result<Vec<JobInsert>, EngineError> {
         validate_name(queue).map_err(|m| Invalid::new("queue", m))?;
         if reqs.len() > Limits::MAX_JOBS_PER_BATCH {
             return Err(Invalid::new(
@@ -42,12 +124,7 @@ impl Engine {
                 Ok(self.to_insert(queue, req))
             })
             .collect::<Result<Vec<_>, Invalid>>()?;
-        if inserts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let inserted = self.inner.store.job_insert_many(inserts).await?;
-        self.after_insert(inserted.iter().filter(|i| i.created).map(|i| &i.job));
-        Ok(inserted)
+        Ok(inserts)
     }
 
     pub(crate) fn to_insert(&self, queue: &str, req: EnqueueRequest) -> JobInsert {

@@ -53,15 +53,32 @@ impl Engine {
             if waits.is_empty() || Instant::now() >= deadline || self.is_shutting_down() {
                 return Ok(jobs);
             }
+            // Parked only now: a job enqueued since the look above has woken `waits`.
+            let mut parked = self.inner.handoff.park(&params);
             tokio::select! {
+                handed = parked.handed() => match handed {
+                    Some(jobs) if !jobs.is_empty() => return Ok(jobs),
+                    _ => continue,
+                },
                 _ = futures::future::select_all(waits) => {}
-                _ = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
-                _ = self.inner.closing.cancelled() => return Ok(Vec::new()),
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = self.inner.closing.cancelled() => {}
+            }
+            // An enqueue that took this fetcher has leased jobs to it: they must not be left
+            // to sit out their lease.
+            if !parked.leave()
+                && let Some(jobs) = parked.handed().await
+                && !jobs.is_empty()
+            {
+                return Ok(jobs);
+            }
+            if Instant::now() >= deadline || self.is_shutting_down() {
+                return Ok(Vec::new());
             }
         }
     }
 
-    fn after_fetch(&self, jobs: &[Job], lease_ms: u64) {
+    pub(crate) fn after_fetch(&self, jobs: &[Job], lease_ms: u64) {
         for job in jobs {
             self.inner.notifier.publish(job);
         }

@@ -23,6 +23,7 @@ mod config;
 mod enqueue;
 mod error;
 mod finish;
+mod handoff;
 mod manage;
 mod metered;
 mod metrics;
@@ -66,6 +67,8 @@ struct Inner {
     metrics: Arc<EngineMetrics>,
     config: EngineConfig,
     notifier: Arc<Notifier>,
+    /// Fetchers waiting for a job, for an enqueue to lease to directly.
+    handoff: handoff::Handoff,
     /// Wakes the scheduler early: a job was scheduled or began a backoff.
     scheduler_nudge: Notify,
     /// Wakes the cron service: a schedule was created or changed.
@@ -92,6 +95,7 @@ impl Engine {
                 metrics,
                 config,
                 notifier: Arc::new(Notifier::default()),
+                handoff: handoff::Handoff::default(),
                 scheduler_nudge: Notify::new(),
                 cron_nudge: Notify::new(),
                 rescuer_nudge: Notify::new(),
@@ -136,6 +140,12 @@ impl Engine {
     /// Whether this node currently runs the background services.
     pub fn is_leader(&self) -> bool {
         self.inner.leader.load(Ordering::Acquire)
+    }
+
+    /// How many long-polling fetchers of `queue` are waiting for a job right now (an enqueue
+    /// leases to the longest-waiting one directly). For tests and diagnostics.
+    pub fn waiting_fetchers(&self, queue: &str) -> usize {
+        self.inner.handoff.parked(queue)
     }
 
     pub fn is_shutting_down(&self) -> bool {

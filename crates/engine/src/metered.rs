@@ -15,10 +15,10 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Change, Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick, SchedulePut, Store,
-    StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, TopicEventPrune,
-    TopicPublish, Transition, Upserted,
+    Change, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat, JobInsert,
+    JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick,
+    SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
+    TopicEventPrune, TopicPublish, Transition, Upserted,
 };
 use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
@@ -51,6 +51,20 @@ impl Metered {
         self.metrics
             .observe_store_call(op, outcome, start.elapsed());
         result
+    }
+
+    /// Each leased job's wait, from when it was due to when it started.
+    fn observe_waits(&self, jobs: &[Job]) {
+        let waits = jobs
+            .iter()
+            .filter_map(|j| {
+                Some((
+                    j.queue.as_str(),
+                    seconds_between(j.scheduled_at, j.started_at?),
+                ))
+            })
+            .collect();
+        observe_by_queue(&self.metrics.wait, waits);
     }
 
     fn count_finishes(
@@ -173,17 +187,30 @@ impl Store for Metered {
             .call("job_fetch", span.clone(), self.inner.job_fetch(params))
             .await?;
         span.record("count", jobs.len());
-        let waits = jobs
-            .iter()
-            .filter_map(|j| {
-                Some((
-                    j.queue.as_str(),
-                    seconds_between(j.scheduled_at, j.started_at?),
-                ))
-            })
-            .collect();
-        observe_by_queue(&self.metrics.wait, waits);
+        self.observe_waits(&jobs);
         Ok(jobs)
+    }
+
+    async fn job_insert_and_fetch(
+        &self,
+        job: JobInsert,
+        fetch: JobFetch,
+    ) -> Result<InsertedAndFetched, StoreError> {
+        let span = span("job_insert_and_fetch");
+        span.record("queue", job.queue.as_str());
+        let done = self
+            .call(
+                "job_insert_and_fetch",
+                span.clone(),
+                self.inner.job_insert_and_fetch(job, fetch),
+            )
+            .await?;
+        span.record("count", done.fetched.len());
+        if done.inserted.created {
+            EngineMetrics::inc(&self.metrics.enqueued, &done.inserted.job.queue, 1);
+        }
+        self.observe_waits(&done.fetched);
+        Ok(done)
     }
 
     async fn job_finish_many(

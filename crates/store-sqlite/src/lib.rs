@@ -42,8 +42,8 @@ use std::{
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, Promoted, Published, ScheduleClaimTick, SchedulePut, Store, StoreError,
+    Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList,
+    JobPrune, JobRetryDead, Promoted, Published, ScheduleClaimTick, SchedulePut, Store, StoreError,
     SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, TopicEventPrune, TopicPublish,
     Upserted,
 };
@@ -150,6 +150,22 @@ impl Store for SqliteStore {
     async fn job_fetch(&self, params: JobFetch) -> Result<Vec<Job>, StoreError> {
         self.write(move |conn, now| jobs::fetch(conn, now, params))
             .await
+    }
+
+    /// One command, so one transaction and one commit for both.
+    async fn job_insert_and_fetch(
+        &self,
+        job: JobInsert,
+        fetch: JobFetch,
+    ) -> Result<InsertedAndFetched, StoreError> {
+        self.write(move |conn, now| {
+            let inserted = jobs::insert_many(conn, now, vec![job])?
+                .pop()
+                .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
+            let fetched = jobs::fetch(conn, now, fetch)?;
+            Ok(InsertedAndFetched { inserted, fetched })
+        })
+        .await
     }
 
     async fn job_finish_many(

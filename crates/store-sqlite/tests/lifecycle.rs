@@ -644,3 +644,20 @@ async fn list_pages_newest_first_with_filters_and_queues_count() {
     );
     assert!(s.queue_get("zzz").await.unwrap().is_none());
 }
+
+/// The hand-off exists to save a commit: the insert and the lease share one transaction.
+#[tokio::test]
+async fn insert_and_fetch_is_one_commit() {
+    let (_d, s) = store();
+    let before = s.stats();
+    let done = s
+        .job_insert_and_fetch(job("q"), fetch(&["q"], 1))
+        .await
+        .unwrap();
+    assert_eq!(done.fetched.len(), 1);
+    let after = s.stats();
+    assert_eq!(
+        (after.commands, after.commits),
+        (before.commands + 1, before.commits + 1)
+    );
+}

@@ -48,6 +48,7 @@
 //! | [`retention`] | 8: terminal jobs pruned after their retention, in batches |
 //! | [`states`] | the state machine: cancel, terminal states, pause, queue counts, lists |
 //! | [`wakeups`] | waiters are woken by changes, not by polling |
+//! | [`handoff`] | an enqueue leases to a waiting fetcher, under every fetch rule |
 //! | [`operator`] | delete, the ordering key's head, why a job is not running, trace context |
 //! | [`pubsub`] | subscriptions, and publishing: one job per matching subscription, atomically |
 //! | [`schedules`] | cron schedules: each tick claimed once, one job after downtime |
@@ -63,6 +64,7 @@ mod support;
 pub mod at_least_once;
 pub mod bench;
 pub mod clock;
+pub mod handoff;
 pub mod idempotency;
 pub mod leases;
 pub mod operator;
@@ -239,6 +241,15 @@ macro_rules! conformance_tests {
                 wait_terminal_gives_the_current_job_when_time_is_up,
                 watch_sees_available_running_completed,
             ],
+            handoff: [
+                insert_and_fetch_leases_the_new_job_of_an_empty_queue,
+                insert_and_fetch_keeps_priority_and_fifo,
+                insert_and_fetch_leases_nothing_from_a_paused_queue_or_a_blocked_key,
+                insert_and_fetch_with_a_held_idempotency_key_returns_the_existing_job,
+                an_enqueue_leases_to_a_waiting_fetcher,
+                a_delayed_or_paused_job_is_not_handed_to_a_waiting_fetcher,
+                a_fetcher_that_goes_away_leaves_no_job_leased_to_it,
+            ],
             operator: [
                 delete_removes_a_job_in_any_state_but_running,
                 deleting_the_head_of_an_ordering_key_releases_the_next,
@@ -324,6 +335,7 @@ mod tests {
             ("retention", include_str!("retention.rs")),
             ("states", include_str!("states.rs")),
             ("wakeups", include_str!("wakeups.rs")),
+            ("handoff", include_str!("handoff.rs")),
             ("pubsub", include_str!("pubsub.rs")),
             ("schedules", include_str!("schedules.rs")),
         ];

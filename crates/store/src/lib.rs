@@ -37,6 +37,28 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// each becomes `running`, its `attempt` goes up by one and it gets a fresh `lease_token`.
     async fn job_fetch(&self, params: JobFetch) -> Result<Vec<Job>, StoreError>;
 
+    /// Inserts one job, then leases for `fetch` what [`Store::job_fetch`] would lease at that
+    /// moment: the hand-off to a fetcher that is already waiting, so the new job can be running
+    /// one commit after it was enqueued instead of two. The lease follows every rule of
+    /// [`JobFetch`]; the new job is leased only if a plain fetch would have picked it.
+    ///
+    /// A store that can should do both in one transaction (either both happen or neither). The
+    /// default runs them one after the other, and a failed fetch leases nothing rather than
+    /// failing the insert, which has already committed.
+    async fn job_insert_and_fetch(
+        &self,
+        job: JobInsert,
+        fetch: JobFetch,
+    ) -> Result<InsertedAndFetched, StoreError> {
+        let inserted = self
+            .job_insert_many(vec![job])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
+        let fetched = self.job_fetch(fetch).await.unwrap_or_default();
+        Ok(InsertedAndFetched { inserted, fetched })
+    }
+
     /// Applies each transition if the job is still `running` under the given lease token (and,
     /// with `require_lease_expired`, only if that lease has expired). One transaction; the
     /// result per item is the updated job, [`StoreError::LeaseLost`] when the guard failed, or

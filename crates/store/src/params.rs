@@ -36,6 +36,15 @@ pub struct Inserted {
     pub created: bool,
 }
 
+/// What [`Store::job_insert_and_fetch`](crate::Store::job_insert_and_fetch) did: the insert
+/// as [`Store::job_insert_many`](crate::Store::job_insert_many) answers it (the job as
+/// inserted, still `available` even if the fetch then leased it), and what the fetch leased.
+#[derive(Debug, Clone)]
+pub struct InsertedAndFetched {
+    pub inserted: Inserted,
+    pub fetched: Vec<Job>,
+}
+
 /// Which jobs a fetch leases, in this order of rules:
 /// - only `available` jobs in the named queues that are not paused;
 /// - of each `ordering_key` (per queue), only the oldest unfinished job, and only while no

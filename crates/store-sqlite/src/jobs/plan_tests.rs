@@ -42,6 +42,7 @@ fn assert_uses(sql: &str, index: &str) {
 #[test]
 fn fetch_walks_the_fetch_index_without_sorting() {
     assert_uses(fetch::BEST, "INDEX jobs_fetch (queue=?)");
+    assert_uses(fetch::LEASE_BEST, "INDEX jobs_fetch (queue=?)");
 }
 
 #[test]
@@ -75,6 +76,7 @@ fn batch_lease_and_complete_look_jobs_up_by_id() {
     // The join must drive from the small JSON list into the jobs table by rowid; the other
     // way round would scan every job for each batch.
     assert_uses(fetch::LEASE, "USING INTEGER PRIMARY KEY (rowid=?)");
+    assert_uses(fetch::LEASE_BEST, "USING INTEGER PRIMARY KEY (rowid=?)");
     assert_uses(
         super::finish::COMPLETE_BATCH,
         "USING INTEGER PRIMARY KEY (rowid=?)",
