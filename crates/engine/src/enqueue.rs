@@ -1,7 +1,11 @@
 use buzzer_store::{Inserted, InsertedAndFetched, JobInsert, RunAt};
 use buzzer_types::{EnqueueRequest, Invalid, Job, JobState, Limits, validate_name};
 
-use crate::{Engine, EngineError, Outcome, handoff::Taken};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::{Engine, EngineError, JobWatch, Outcome, handoff::Taken, wait::timeout_left};
 
 impl Engine {
     /// Enqueues one job. `created` is false when an existing job with the same idempotency key
@@ -10,6 +14,36 @@ impl Engine {
     /// A job due now, enqueued while a fetcher of its queue waits, is leased to that fetcher
     /// in the same commit (see `handoff.rs`); the job that comes back is then `running`.
     pub async fn enqueue(&self, queue: &str, req: EnqueueRequest) -> Result<Inserted, EngineError> {
+        Ok(self.enqueue_watching(queue, req, false).await?.0)
+    }
+
+    /// The hybrid call: enqueues one job, then waits up to `timeout` for it to reach a
+    /// terminal state, and returns it as it is then (terminal or not).
+    pub async fn enqueue_wait(
+        &self,
+        queue: &str,
+        req: EnqueueRequest,
+        timeout: Duration,
+    ) -> Result<Inserted, EngineError> {
+        let deadline = Instant::now() + timeout;
+        let (Inserted { job, created }, watch) = self.enqueue_watching(queue, req, true).await?;
+        let job = match watch {
+            // Watched since before any worker had it: every change since is in the watch.
+            Some(watch) => self.wait_watched(watch, job, deadline).await?,
+            None if job.state.is_terminal() => job,
+            None => self.wait_terminal(job.id, timeout_left(deadline)).await?,
+        };
+        Ok(Inserted { job, created })
+    }
+
+    /// Enqueues one job; with `watch`, also returns a watch of it when one could be set up
+    /// before any worker got the job (the hand-off), so no change can be missed.
+    async fn enqueue_watching(
+        &self,
+        queue: &str,
+        req: EnqueueRequest,
+        watch: bool,
+    ) -> Result<(Inserted, Option<JobWatch>), EngineError> {
         let mut inserts = self.to_inserts(queue, vec![req])?;
         let insert = inserts
             .pop()
@@ -17,20 +51,22 @@ impl Engine {
         if insert.run_at == RunAt::Now
             && let Some(taken) = self.inner.handoff.take(queue)
         {
-            return self.enqueue_handing_off(insert, taken).await;
+            return self.enqueue_handing_off(insert, taken, watch).await;
         }
         let mut inserted = self.inner.store.job_insert_many(vec![insert]).await?;
         self.after_insert(inserted.iter().filter(|i| i.created).map(|i| &i.job));
-        inserted
+        let inserted = inserted
             .pop()
-            .ok_or_else(|| EngineError::Unavailable("the store returned no job".into()))
+            .ok_or_else(|| EngineError::Unavailable("the store returned no job".into()))?;
+        Ok((inserted, None))
     }
 
     async fn enqueue_handing_off(
         &self,
         insert: JobInsert,
         taken: Taken,
-    ) -> Result<Inserted, EngineError> {
+        watch: bool,
+    ) -> Result<(Inserted, Option<JobWatch>), EngineError> {
         let lease_ms = taken.fetch.lease_ms;
         // On error `taken` is dropped, and the fetcher looks again by itself.
         let InsertedAndFetched {
@@ -47,6 +83,7 @@ impl Engine {
                 ..leased.clone()
             };
         }
+        let watch = watch.then(|| self.watch(inserted.job.id));
         if !fetched.is_empty() {
             self.after_fetch(&fetched, lease_ms);
         }
@@ -56,7 +93,7 @@ impl Engine {
         if inserted.created {
             self.after_insert(std::iter::once(&inserted.job));
         }
-        Ok(inserted)
+        Ok((inserted, watch))
     }
 
     /// Releases jobs leased for a fetcher that stopped waiting before it got them.

@@ -47,10 +47,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Change, Heartbeat, Inserted, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList, JobPrune,
-    JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick, SchedulePut, Store,
-    StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, TopicEventPrune,
-    TopicPublish, Upserted,
+    Change, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat, JobInsert,
+    JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick,
+    SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
+    TopicEventPrune, TopicPublish, Upserted,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription};
 use deadpool_postgres::{Object, Pool};
@@ -325,6 +325,23 @@ impl Store for PgStore {
     async fn job_fetch(&self, params: JobFetch) -> Result<Vec<Job>, StoreError> {
         let client = self.client().await?;
         Ok(jobs::fetch(&*client, params).await?)
+    }
+
+    /// One transaction, so one commit for the insert and the lease.
+    async fn job_insert_and_fetch(
+        &self,
+        job: JobInsert,
+        fetch: JobFetch,
+    ) -> Result<InsertedAndFetched, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(error::pg)?;
+        let inserted = jobs::insert_many(&tx, vec![job])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
+        let fetched = jobs::fetch(&tx, fetch).await?;
+        tx.commit().await.map_err(error::pg)?;
+        Ok(InsertedAndFetched { inserted, fetched })
     }
 
     async fn job_finish_many(

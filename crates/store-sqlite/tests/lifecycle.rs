@@ -661,3 +661,41 @@ async fn insert_and_fetch_is_one_commit() {
         (before.commands + 1, before.commits + 1)
     );
 }
+
+/// Batches go in by multi-row chunks where no key needs looking up; every job must still come
+/// back with the id of its own row, in request order, whatever mix of chunks and single rows.
+#[tokio::test]
+async fn a_mixed_batch_answers_each_job_with_its_own_row() {
+    let (_d, s) = store();
+    let jobs: Vec<_> = (0..75)
+        .map(|i| {
+            let mut j = job(if i % 2 == 0 { "even" } else { "odd" });
+            j.payload = raw(&format!(r#"{{"i": {i}}}"#));
+            j.priority = i % 7;
+            j.tags = vec![format!("t{i}")];
+            match i {
+                40 => j.idempotency_key = Some("once".into()),
+                41 => j.ordering_key = Some("k".into()),
+                70 => j.run_at = RunAt::Delay { ms: 60_000 },
+                _ => {}
+            }
+            j
+        })
+        .collect();
+    let inserted = s.job_insert_many(jobs).await.unwrap();
+    assert_eq!(inserted.len(), 75);
+    for (i, ins) in inserted.iter().enumerate() {
+        assert!(ins.created);
+        let stored = s.job_get(ins.job.id).await.unwrap().unwrap();
+        assert_eq!(stored.payload.get(), format!(r#"{{"i": {i}}}"#), "job {i}");
+        assert_eq!(stored.priority, i as i32 % 7);
+        assert_eq!(stored.tags, vec![format!("t{i}")]);
+        assert_eq!(stored.queue, ins.job.queue);
+        assert_eq!(stored.state, ins.job.state);
+        assert_eq!(stored.created_at, ins.job.created_at);
+        assert_eq!(stored.scheduled_at, ins.job.scheduled_at);
+    }
+    let ids: Vec<i64> = inserted.iter().map(|i| i.job.id.0).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in request order");
+    assert_eq!(inserted[70].job.state, JobState::Scheduled);
+}

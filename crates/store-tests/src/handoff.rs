@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
+use buzzer_engine::EngineError;
 use buzzer_store::{JobFetch, JobInsert, RunAt};
-use buzzer_types::{Backoff, EnqueueRequest, JobState};
+use buzzer_types::{Backoff, EnqueueRequest, Job, JobState};
 use serde_json::{Map, json};
+use tokio::task::JoinHandle;
 
 use crate::{
     StoreFactory, TestContext,
-    support::{PATIENCE, fetch_req, raw, req, within},
+    support::{PATIENCE, complete_req, fetch_req, raw, req, within},
 };
 
 fn insert(queue: &str, priority: i32) -> JobInsert {
@@ -145,6 +147,20 @@ pub async fn insert_and_fetch_with_a_held_idempotency_key_returns_the_existing_j
     assert_eq!(counts.available + counts.running, 1);
 }
 
+/// A long-polling fetch of up to five jobs of `q`, in its own task, once it waits.
+async fn waiting_fetch<F: StoreFactory>(
+    ctx: &TestContext<F>,
+) -> JoinHandle<Result<Vec<Job>, EngineError>> {
+    let engine = ctx.engine().clone();
+    let fetch = tokio::spawn(async move {
+        engine
+            .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
+            .await
+    });
+    parked(ctx, "q", 1).await;
+    fetch
+}
+
 /// Waits until `n` fetchers of `queue` are parked in the engine.
 async fn parked<F: StoreFactory>(ctx: &TestContext<F>, queue: &str, n: usize) {
     within("the fetcher to wait", async {
@@ -157,13 +173,7 @@ async fn parked<F: StoreFactory>(ctx: &TestContext<F>, queue: &str, n: usize) {
 
 pub async fn an_enqueue_leases_to_a_waiting_fetcher<F: StoreFactory>(factory: F) {
     let ctx = TestContext::new(factory).await;
-    let engine = ctx.engine().clone();
-    let fetcher = tokio::spawn(async move {
-        engine
-            .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
-            .await
-    });
-    parked(&ctx, "q", 1).await;
+    let fetcher = waiting_fetch(&ctx).await;
     let enqueued = ctx.put("q", json!({"handed": true})).await;
     // The enqueue answers with the job as it now is: running, its token kept from the caller.
     assert_eq!(enqueued.state, JobState::Running);
@@ -184,13 +194,7 @@ pub async fn a_delayed_or_paused_job_is_not_handed_to_a_waiting_fetcher<F: Store
     factory: F,
 ) {
     let ctx = TestContext::new(factory).await;
-    let engine = ctx.engine().clone();
-    let fetcher = tokio::spawn(async move {
-        engine
-            .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
-            .await
-    });
-    parked(&ctx, "q", 1).await;
+    let fetcher = waiting_fetch(&ctx).await;
     let later = ctx
         .enqueue(
             "q",
@@ -223,13 +227,7 @@ pub async fn a_delayed_or_paused_job_is_not_handed_to_a_waiting_fetcher<F: Store
 pub async fn a_fetcher_that_goes_away_leaves_no_job_leased_to_it<F: StoreFactory>(factory: F) {
     let ctx = TestContext::new(factory).await;
     for round in 0..20 {
-        let engine = ctx.engine().clone();
-        let fetcher = tokio::spawn(async move {
-            engine
-                .fetch(fetch_req(&["q"], 5, PATIENCE.as_millis() as u64))
-                .await
-        });
-        parked(&ctx, "q", 1).await;
+        let fetcher = waiting_fetch(&ctx).await;
         let enqueue = ctx.put("q", json!({"round": round}));
         let abort = async {
             tokio::task::yield_now().await;
@@ -253,4 +251,45 @@ pub async fn a_fetcher_that_goes_away_leaves_no_job_leased_to_it<F: StoreFactory
         assert_eq!(fetched.id, job.id);
         ctx.complete(&fetched).await;
     }
+}
+
+/// The hybrid call over a hand-off: the wait follows the job from before its worker had it,
+/// so even a job finished at once is seen finishing.
+pub async fn a_hybrid_call_handed_to_a_waiting_fetcher_answers_with_the_result<F: StoreFactory>(
+    factory: F,
+) {
+    let ctx = TestContext::new(factory).await;
+    for round in 0..10 {
+        let engine = ctx.engine().clone();
+        let worker = tokio::spawn(async move {
+            let mut jobs = engine
+                .fetch(fetch_req(&["q"], 1, PATIENCE.as_millis() as u64))
+                .await
+                .unwrap();
+            let job = jobs.pop().expect("a job within the wait");
+            let req = complete_req(&job, Some(json!({"round": round})));
+            engine.complete(job.id, req).await.unwrap();
+        });
+        parked(&ctx, "q", 1).await;
+        let answer = ctx
+            .engine()
+            .enqueue_wait("q", req(json!({"round": round})), PATIENCE)
+            .await
+            .unwrap();
+        assert!(answer.created);
+        assert_eq!(answer.job.state, JobState::Completed, "round {round}");
+        let result = answer.job.result.as_ref().map(|r| r.get().to_owned());
+        assert_eq!(
+            result.as_deref(),
+            Some(format!(r#"{{"round":{round}}}"#).as_str())
+        );
+        within("the worker", worker).await.unwrap();
+    }
+    // Nobody to hand it to: the wait ends with the job still waiting.
+    let answer = ctx
+        .engine()
+        .enqueue_wait("idle", req(json!({})), Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(answer.job.state, JobState::Available);
 }

@@ -12,7 +12,6 @@ use buzzer_types::{
     PublishResponse, ScheduleInfo, ScheduleRequest, SubscriptionInfo, SubscriptionRequest,
     TopicInfo,
 };
-use tokio::time::Instant;
 
 use super::{Finish, Transport};
 use crate::Error;
@@ -93,13 +92,7 @@ impl Transport for Embedded {
         req: EnqueueRequest,
         wait: Duration,
     ) -> Result<Job, Error> {
-        let deadline = Instant::now() + wait;
-        let job = self.engine.enqueue(queue, req).await?.job;
-        if job.state.is_terminal() {
-            return Ok(job);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        Ok(self.engine.wait_terminal(job.id, left).await?)
+        Ok(self.engine.enqueue_wait(queue, req, wait).await?.job)
     }
 
     async fn get(&self, id: JobId) -> Result<Job, Error> {

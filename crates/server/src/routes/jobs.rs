@@ -30,27 +30,26 @@ pub(crate) async fn enqueue(
     JsonBody(mut req): JsonBody<EnqueueRequest>,
 ) -> Result<Response, ApiError> {
     trace.apply(&mut req);
-    let Inserted { job, created } = state.engine.enqueue(&queue, req).await?;
-    match wait {
-        None if created => Ok(with_location(json(StatusCode::CREATED, &job), job.id)),
-        None => Ok(json(StatusCode::OK, &job)),
-        Some(wait) => waited(&state, job, wait).await,
-    }
+    let Some(wait) = wait else {
+        let Inserted { job, created } = state.engine.enqueue(&queue, req).await?;
+        return Ok(if created {
+            with_location(json(StatusCode::CREATED, &job), job.id)
+        } else {
+            json(StatusCode::OK, &job)
+        });
+    };
+    let Inserted { job, .. } = state.engine.enqueue_wait(&queue, req, wait.timeout).await?;
+    Ok(waited_answer(job, wait))
 }
 
-/// Waits for the job to finish and answers 200 with it, or 202 + `Location` if time ran out.
-async fn waited(state: &AppState, job: Job, wait: Wait) -> Result<Response, ApiError> {
-    let job = if job.state.is_terminal() {
-        job
-    } else {
-        state.engine.wait_terminal(job.id, wait.timeout).await?
-    };
+/// 200 with a job that finished within the wait, else 202 + `Location`.
+fn waited_answer(job: Job, wait: Wait) -> Response {
     let response = if job.state.is_terminal() {
         json(StatusCode::OK, &job)
     } else {
         with_location(json(StatusCode::ACCEPTED, &job), job.id)
     };
-    Ok(preference_applied(response, wait))
+    preference_applied(response, wait)
 }
 
 /// Says `Preference-Applied: wait=N` when the wait came from a `Prefer` header (RFC 7240).

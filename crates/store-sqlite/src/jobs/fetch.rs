@@ -2,7 +2,7 @@ use std::cmp::Reverse;
 
 use buzzer_store::JobFetch;
 use buzzer_types::Job;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, params};
 
 use crate::{
     clock::after,
@@ -26,25 +26,16 @@ pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Vec
     let mut queues = params.queues;
     queues.sort_unstable();
     queues.dedup();
+    let lease_until = after(now, params.lease_ms);
     if let [queue] = queues.as_slice() {
         if !is_open(conn, queue)? {
             return Ok(Vec::new());
         }
-        let mut jobs = conn
-            .prepare_cached(LEASE_BEST)?
-            .query_map(
-                params![
-                    queue,
-                    params.max_jobs,
-                    after(now, params.lease_ms),
-                    now,
-                    params.worker_id
-                ],
-                row::job,
-            )?
-            .collect::<rusqlite::Result<Vec<Job>>>()?;
-        jobs.sort_unstable_by_key(|j| (Reverse(j.priority), j.id));
-        return Ok(jobs);
+        let lease = conn.prepare_cached(LEASE_BEST)?;
+        return leased(
+            lease,
+            params![queue, params.max_jobs, lease_until, now, params.worker_id],
+        );
     }
     let mut picked: Vec<(i32, i64)> = Vec::new();
     for queue in &queues {
@@ -59,27 +50,31 @@ pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Vec
             picked.push(pick?);
         }
     }
-    if queues.len() > 1 {
-        picked.sort_unstable_by_key(|&(priority, id)| (Reverse(priority), id));
-        picked.truncate(params.max_jobs as usize);
-    }
+    picked.sort_unstable_by_key(|&(priority, id)| (Reverse(priority), id));
+    picked.truncate(params.max_jobs as usize);
     if picked.is_empty() {
         return Ok(Vec::new());
     }
     // One statement for the whole batch: a statement per job would pay SQLite's per-statement
     // journal and reset costs once per job, which dominated the fetch profile.
-    let leases: Vec<(i64, String)> = picked.iter().map(|&(_, id)| (id, lease_token())).collect();
-    let mut jobs = conn
-        .prepare_cached(LEASE)?
-        .query_map(
-            params![
-                serde_json::to_string(&leases)?,
-                after(now, params.lease_ms),
-                now,
-                params.worker_id
-            ],
-            row::job,
-        )?
+    let ids: Vec<i64> = picked.iter().map(|&(_, id)| id).collect();
+    let lease = conn.prepare_cached(LEASE)?;
+    leased(
+        lease,
+        params![
+            serde_json::to_string(&ids)?,
+            params.max_jobs,
+            lease_until,
+            now,
+            params.worker_id
+        ],
+    )
+}
+
+/// Runs a lease statement and returns its jobs best first.
+fn leased(mut lease: CachedStatement<'_>, params: impl Params) -> Result<Vec<Job>, Error> {
+    let mut jobs = lease
+        .query_map(params, row::job)?
         .collect::<rusqlite::Result<Vec<Job>>>()?;
     // RETURNING gives rows in no promised order.
     jobs.sort_unstable_by_key(|j| (Reverse(j.priority), j.id));
@@ -95,30 +90,31 @@ fn is_open(conn: &Connection, queue: &str) -> rusqlite::Result<bool> {
     Ok(paused == Some(false))
 }
 
+/// Each lease gets a fresh token from SQLite's own generator (ChaCha20, seeded from the
+/// operating system): as unguessable as one made here, and nothing to pass in per job.
+macro_rules! lease_set {
+    () => {
+        "UPDATE jobs SET state = 'running', attempt = attempt + 1, \
+         lease_token = lower(hex(randomblob(16))), lease_expires_at = ?3, started_at = ?4, \
+         worker_id = ?5 "
+    };
+}
+
 /// Picks and leases one queue's best `?2` jobs in one statement: no list of picks built in
 /// Rust and parsed back by SQLite (JSON out, `json_each` in), which was a sizeable share of a
-/// batch fetch. The token comes from SQLite's own generator (ChaCha20, seeded from the
-/// operating system), so it is as unguessable as one made here.
+/// batch fetch.
 pub(super) const LEASE_BEST: &str = concat!(
-    "UPDATE jobs SET state = 'running', attempt = attempt + 1, \
-     lease_token = lower(hex(randomblob(16))), lease_expires_at = ?3, started_at = ?4, \
-     worker_id = ?5 \
-     WHERE id IN (SELECT id FROM jobs WHERE queue = ?1 AND state = 'available' AND blocked = 0 \
+    lease_set!(),
+    "WHERE id IN (SELECT id FROM jobs WHERE queue = ?1 AND state = 'available' AND blocked = 0 \
                   ORDER BY priority DESC, id LIMIT ?2) \
      RETURNING ",
     job_columns!()
 );
 
-/// Leases the picked jobs: `?1` is `[[id, token], …]`.
+/// Leases the jobs picked across several queues: `?1` is their ids, `[id, …]`; `?2`, the
+/// limit in [`LEASE_BEST`], is not used (the picks already respect it).
 pub(super) const LEASE: &str = concat!(
-    "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_token = pick.token, \
-     lease_expires_at = ?2, started_at = ?3, worker_id = ?4 \
-     FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS token FROM json_each(?1)) AS pick \
-     WHERE jobs.id = pick.job_id RETURNING ",
+    lease_set!(),
+    "WHERE id IN (SELECT value FROM json_each(?1)) RETURNING ",
     job_columns!()
 );
-
-/// 128 random bits: unguessable, so only the worker the lease was handed to can use it.
-fn lease_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
