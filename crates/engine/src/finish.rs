@@ -119,7 +119,8 @@ impl Engine {
         })
     }
 
-    /// Many completes and fails in one store transaction; one result per ack, in order.
+    /// Many completes and fails in one store call; one result per ack, in order. Each ack
+    /// stands alone: one that fails (a lost lease) does not undo the others.
     pub async fn ack_many(
         &self,
         acks: Vec<Ack>,

@@ -4,7 +4,10 @@
 
 use std::future::Future;
 
-use tokio_postgres::{GenericClient, Row, Statement, types::ToSql};
+use tokio_postgres::{
+    GenericClient, Row, Statement,
+    types::{ToSql, Type},
+};
 
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -28,6 +31,17 @@ pub(crate) trait Db: Sync {
             let statement = self.prepare_sql(sql).await?;
             self.client().query(&statement, params).await
         }
+    }
+
+    /// Runs `sql` as an unnamed statement, parsed and planned for these arguments each time, in
+    /// one round trip: for a statement whose best plan depends on its arguments (a cached
+    /// generic plan can be far worse than any custom one).
+    fn rows_planned(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send {
+        async move { self.client().query_typed(sql, params).await }
     }
 
     /// Runs `sql` and returns how many rows it touched (or returned).

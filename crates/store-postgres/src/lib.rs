@@ -295,6 +295,7 @@ pub fn hot_statements() -> Vec<(&'static str, &'static str)> {
     use jobs::statements::*;
     vec![
         ("fetch", FETCH),
+        ("complete_many", COMPLETE_MANY),
         ("promote", PROMOTE),
         ("prune_finished", PRUNE_FINISHED),
         ("prune_dead", PRUNE_DEAD),

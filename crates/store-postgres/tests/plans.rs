@@ -16,6 +16,7 @@ use common::Schema;
 fn args(name: &str) -> &'static str {
     match name {
         "fetch" => "('{q,other}', 1000, 30000, 'w')",
+        "complete_many" => "('{57201,57202,3}', '{tok,tok,tok}', '{null,1,null}')",
         "promote" | "lease_expired" => "(1000)",
         "prune_finished" | "prune_dead" => "(86400000, 1000)",
         "release_next" => "('{q}', '{k}')",
@@ -23,14 +24,18 @@ fn args(name: &str) -> &'static str {
     }
 }
 
-fn expected_index(name: &str) -> &'static str {
+/// The indexes a statement may use; any one of them will do.
+fn expected_indexes(name: &str) -> &'static [&'static str] {
     match name {
-        "fetch" => "buzzer_jobs_fetch",
-        "promote" | "next_due" => "buzzer_jobs_due",
-        "prune_finished" => "buzzer_jobs_prune_finished",
-        "prune_dead" => "buzzer_jobs_prune_dead",
-        "release_next" => "buzzer_jobs_ordering",
-        "lease_expired" | "next_lease_expiry" => "buzzer_jobs_lease",
+        "fetch" => &["buzzer_jobs_fetch"],
+        // By id, or down the running jobs when they are few: both are fine, a scan of the
+        // finished jobs is not.
+        "complete_many" => &["buzzer_jobs_pkey", "buzzer_jobs_lease"],
+        "promote" | "next_due" => &["buzzer_jobs_due"],
+        "prune_finished" => &["buzzer_jobs_prune_finished"],
+        "prune_dead" => &["buzzer_jobs_prune_dead"],
+        "release_next" => &["buzzer_jobs_ordering"],
+        "lease_expired" | "next_lease_expiry" => &["buzzer_jobs_lease"],
         other => panic!("no expected index for {other}"),
     }
 }
@@ -95,11 +100,15 @@ async fn every_hot_statement_uses_its_partial_index_and_never_scans_the_jobs() {
     production_like(&client).await;
     for (name, sql) in hot_statements() {
         for generic in [false, true] {
+            if generic && name == "complete_many" {
+                // Sent unnamed: always planned for its own arguments.
+                continue;
+            }
             let plan = plan(&client, name, sql, generic).await;
-            let index = expected_index(name);
+            let indexes = expected_indexes(name);
             assert!(
-                plan.contains(index),
-                "{name} ({}) does not use {index}:\n{plan}",
+                indexes.iter().any(|index| plan.contains(index)),
+                "{name} ({}) uses none of {indexes:?}:\n{plan}",
                 if generic { "generic" } else { "custom" }
             );
             if std::env::var("SHOW_PLANS").is_ok() {

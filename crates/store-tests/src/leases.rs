@@ -9,7 +9,7 @@ use buzzer_engine::{EngineConfig, ServiceEvent};
 use buzzer_store::{JobFinish, StoreError, Transition};
 use buzzer_types::{
     BackoffSpec, CompleteRequest, EnqueueRequest, ErrorInput, FailRequest, HeartbeatRequest, Job,
-    JobId, JobState,
+    JobId, JobState, RawValue,
 };
 use serde_json::json;
 
@@ -372,6 +372,67 @@ pub async fn finish_many_answers_per_item<F: StoreFactory>(factory: F) {
     );
 
     assert_eq!(ctx.get(b.id).await.state, JobState::Running);
+    assert_eq!(ctx.complete(b).await.state, JobState::Completed);
+}
+
+/// A batch of completions only (the throughput path) still answers per item: a good one with
+/// its result's exact text, a stale token, an unknown id, and a job named twice (the second
+/// mention finds it completed). Nothing else changes.
+pub async fn finish_many_of_completions_answers_per_item<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    for i in 0..4 {
+        ctx.put("q", json!({"i": i})).await;
+    }
+    let jobs = ctx.fetch(&["q"], 4).await;
+    let [a, b, c, d] = [&jobs[0], &jobs[1], &jobs[2], &jobs[3]];
+    let complete = |id: JobId, lease_token: String, result: Option<&str>| JobFinish {
+        id,
+        lease_token,
+        transition: Transition::Complete {
+            result: result.map(|r| RawValue::from_string(r.into()).unwrap()),
+        },
+        require_lease_expired: false,
+    };
+    let results = ctx
+        .store()
+        .job_finish_many(vec![
+            complete(c.id, token(c), Some(r#"{"kept" :  [1, 2]}"#)),
+            complete(b.id, "stale".into(), None),
+            complete(JobId(987_654_321), token(a), None),
+            complete(a.id, token(a), None),
+            complete(c.id, token(c), Some(r#""again""#)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 5, "{results:?}");
+    match &results[0] {
+        Ok(job) => {
+            assert_eq!((job.id, job.state), (c.id, JobState::Completed));
+            assert_eq!(job.result.as_ref().unwrap().get(), r#"{"kept" :  [1, 2]}"#);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&results[1], Err(StoreError::LeaseLost)),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(&results[2], Err(StoreError::NotFound)),
+        "{:?}",
+        results[2]
+    );
+    assert!(matches!(&results[3], Ok(j) if j.id == a.id && j.state == JobState::Completed));
+    assert!(
+        matches!(&results[4], Err(StoreError::LeaseLost)),
+        "{:?}",
+        results[4]
+    );
+
+    let kept = ctx.get(c.id).await;
+    assert_eq!(kept.result.unwrap().get(), r#"{"kept" :  [1, 2]}"#);
+    assert_eq!(ctx.get(b.id).await.state, JobState::Running);
+    assert_eq!(ctx.get(d.id).await.state, JobState::Running);
     assert_eq!(ctx.complete(b).await.state, JobState::Completed);
 }
 

@@ -12,13 +12,14 @@ use std::{
 };
 
 use buzzer_engine::ServiceEvent;
+use buzzer_store::{JobFinish, Transition};
 use buzzer_types::{BackoffSpec, EnqueueRequest, Job, JobId, JobState};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::{
     StoreFactory, TestContext,
-    support::{fetch_req, next_event, req, within},
+    support::{fetch_req, next_event, req, token, within},
 };
 
 fn keyed(key: &str, payload: Value) -> EnqueueRequest {
@@ -153,6 +154,40 @@ pub async fn next_job_waits_until_the_previous_completes<F: StoreFactory>(factor
         ctx.complete(&got[0]).await;
     }
     assert_fetches(&ctx, &["q"], &[]).await;
+}
+
+/// Heads of two keys and a keyless job completed in one store call: each key hands over to
+/// its next job, and nobody else's.
+pub async fn batch_completion_releases_the_next_job_of_each_key<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    let a1 = ctx.enqueue("q", keyed("a", json!({"n": 1}))).await;
+    let a2 = ctx.enqueue("q", keyed("a", json!({"n": 2}))).await;
+    let free = ctx.put("q", json!({"n": 3})).await;
+    let b1 = ctx.enqueue("q", keyed("b", json!({"n": 4}))).await;
+    let b2 = ctx.enqueue("q", keyed("b", json!({"n": 5}))).await;
+    let b3 = ctx.enqueue("q", keyed("b", json!({"n": 6}))).await;
+    let got = assert_fetches(&ctx, &["q"], &[&a1, &free, &b1]).await;
+    let finishes = got
+        .iter()
+        .map(|job| JobFinish {
+            id: job.id,
+            lease_token: token(job),
+            transition: Transition::Complete { result: None },
+            require_lease_expired: false,
+        })
+        .collect();
+    let results = ctx.store().job_finish_many(finishes).await.unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(j) if j.state == JobState::Completed)),
+        "{results:?}"
+    );
+    let next = assert_fetches(&ctx, &["q"], &[&a2, &b2]).await;
+    for job in &next {
+        ctx.complete(job).await;
+    }
+    assert_fetches(&ctx, &["q"], &[&b3]).await;
 }
 
 pub async fn dead_head_releases_the_next_job<F: StoreFactory>(factory: F) {

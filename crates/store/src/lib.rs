@@ -60,9 +60,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Applies each transition if the job is still `running` under the given lease token (and,
-    /// with `require_lease_expired`, only if that lease has expired). One transaction; the
-    /// result per item is the updated job, [`StoreError::LeaseLost`] when the guard failed, or
-    /// [`StoreError::NotFound`].
+    /// with `require_lease_expired`, only if that lease has expired). The result per item is
+    /// the updated job, [`StoreError::LeaseLost`] when the guard failed, or
+    /// [`StoreError::NotFound`]. Items are independent: each item's change is atomic, but a
+    /// store may apply a batch in more than one transaction (PostgreSQL commits plain
+    /// completions in one statement of their own), so an error may come per item while others
+    /// of the batch were applied.
     ///
     /// A failure transition records `{attempt, at, message, ..details}` in `errors` (detail
     /// fields named `attempt`, `at` or `message` are dropped). A `Retry` or `Release` of a job

@@ -9,7 +9,7 @@ use futures::future::try_join_all;
 use serde_json::Map;
 use tokio_postgres::{GenericClient, types::ToSql};
 
-use super::ordering::Keys;
+use super::{complete, ordering::Keys};
 use crate::{
     clock::{ms, now, now_rfc3339},
     db::Db,
@@ -229,10 +229,15 @@ fn split(error: &ErrorInput) -> Result<(String, String), Error> {
 }
 
 /// Applies each finish on its own: one lost lease fails only its item. One job without an
-/// ordering key (a worker's complete or fail) takes one round trip; anything else runs in one
+/// ordering key (a worker's complete or fail) takes one round trip, and so do the plain
+/// completions of a batch together ([`complete::keyless`]). Whatever is left runs in one
 /// transaction: key locks first, then the guarded updates pipelined in id order (two batches
 /// over the same jobs lock rows in one order), hand-over of ordering-key heads, one
 /// notification.
+///
+/// A batch with plain completions and other items is thus two transactions. Each item's change
+/// is atomic either way; if the second fails, the completions of the first stand and only the
+/// other items answer with the error.
 pub(crate) async fn finish_many(
     client: &mut ClientWrapper,
     finishes: Vec<JobFinish>,
@@ -241,23 +246,87 @@ pub(crate) async fn finish_many(
         .into_iter()
         .map(Bound::of)
         .collect::<Result<Vec<_>, _>>()?;
+    let mut results: Vec<Option<Result<Job, StoreError>>> =
+        (0..bound.len()).map(|_| None).collect();
     if let [one] = bound.as_slice() {
         let rows = client.rows(one.sql.single, &one.params()).await?;
         if let Some(row) = rows.first() {
             return Ok(vec![Ok(row::job(row)?)]);
         }
         // Lost, unknown, or a job with an ordering key: the transaction path tells which.
+    } else {
+        let plain = plain(&bound);
+        if !plain.is_empty() {
+            complete::keyless(&*client, plain, &mut results).await?;
+        }
     }
 
+    let pending: Vec<usize> = (0..bound.len()).filter(|&i| results[i].is_none()).collect();
+    if !pending.is_empty()
+        && let Err(e) = in_transaction(client, &bound, &pending, &mut results).await
+    {
+        if pending.len() == bound.len() {
+            return Err(e);
+        }
+        let e = StoreError::from(e);
+        for &i in &pending {
+            results[i] = Some(Err(copy(&e)));
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(StoreError::NotFound)))
+        .collect())
+}
+
+/// The plain completions of a batch: `Complete` under the worker's own guard, each job's first
+/// mention only (a repeat goes the slow way, so the first of two results wins, as in order).
+fn plain(bound: &[Bound]) -> Vec<complete::Plain<'_>> {
+    let mut seen = HashSet::with_capacity(bound.len());
+    bound
+        .iter()
+        .enumerate()
+        .filter_map(|(index, b)| match &b.extra {
+            Extra::Complete(result) if !b.require_expired && seen.insert(b.id) => {
+                Some(complete::Plain {
+                    index,
+                    id: b.id,
+                    token: &b.token,
+                    result: result.as_deref(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The same error for each of several items (a `StoreError` is not `Clone`).
+fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::LeaseLost => StoreError::LeaseLost,
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Backend(b) => StoreError::backend(std::io::Error::other(b.to_string())),
+    }
+}
+
+/// The transaction path over `bound[pending]`; fills `results` for each of them.
+async fn in_transaction(
+    client: &mut ClientWrapper,
+    bound: &[Bound],
+    pending: &[usize],
+    results: &mut [Option<Result<Job, StoreError>>],
+) -> Result<(), Error> {
     let tx = client.transaction().await?;
-    let ids: Vec<i64> = bound.iter().map(|b| b.id).collect();
+    let ids: Vec<i64> = pending.iter().map(|&i| bound[i].id).collect();
     let mut keys = Keys::default();
     for row in tx.rows(KEYS_OF, &[&ids]).await? {
         keys.push(row.try_get(0)?, row.try_get(1)?);
     }
     keys.lock(&tx).await?;
 
-    let mut order: Vec<usize> = (0..bound.len()).collect();
+    let mut order = pending.to_vec();
     order.sort_by_key(|&i| bound[i].id);
     let mut statements = Vec::new();
     for &i in &order {
@@ -273,9 +342,8 @@ pub(crate) async fn finish_many(
     )
     .await?;
 
-    let mut results: Vec<Option<Result<Job, StoreError>>> =
-        (0..bound.len()).map(|_| None).collect();
     let mut finished = Keys::default();
+    let mut changed = Vec::new();
     let mut missed = Vec::new();
     for (&i, rows) in order.iter().zip(&answers) {
         match rows.first() {
@@ -286,39 +354,38 @@ pub(crate) async fn finish_many(
                 {
                     finished.push(&job.queue, key);
                 }
+                changed.push(i);
                 results[i] = Some(Ok(job));
             }
-            None => missed.push(bound[i].id),
+            None => missed.push(i),
         }
     }
     if !missed.is_empty() {
+        let missed_ids: Vec<i64> = missed.iter().map(|&i| bound[i].id).collect();
         let existing: HashSet<i64> = tx
-            .rows(EXISTING, &[&missed])
+            .rows(EXISTING, &[&missed_ids])
             .await?
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
-        for (i, b) in bound.iter().enumerate() {
-            if results[i].is_none() {
-                results[i] = Some(Err(if existing.contains(&b.id) {
-                    StoreError::LeaseLost
-                } else {
-                    StoreError::NotFound
-                }));
-            }
+        for &i in &missed {
+            results[i] = Some(Err(if existing.contains(&bound[i].id) {
+                StoreError::LeaseLost
+            } else {
+                StoreError::NotFound
+            }));
         }
     }
     finished.release_next(&tx).await?;
     notify::jobs(
         &tx,
-        results.iter().flatten().filter_map(|r| r.as_ref().ok()),
+        changed
+            .iter()
+            .filter_map(|&i| results[i].as_ref().and_then(|r| r.as_ref().ok())),
     )
     .await?;
     tx.commit().await?;
-    Ok(results
-        .into_iter()
-        .map(|r| r.unwrap_or(Err(StoreError::NotFound)))
-        .collect())
+    Ok(())
 }
 
 const HEARTBEAT: &str = concat!(
