@@ -1,10 +1,14 @@
 //! One loop per queue: wait for a free slot, then lease as many jobs as there are free slots
 //! in one long-polling fetch, and start each in its own task.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use buzzer_engine::Outcome;
 use buzzer_types::{FetchRequest, Job, Limits};
+use tokio::sync::Semaphore;
 
 use super::{QueueRun, acker, execute::execute};
 use crate::{enqueue::ceil_ms, transport::Finish};
@@ -17,6 +21,9 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
     let shared = &run.shared;
     let transport = shared.buzzer.transport();
     let mut pause = ERROR_PAUSE;
+    // Whether the last fetch came back full (more jobs are likely waiting), and how long it took.
+    let mut backlog = false;
+    let mut last_round_trip = Duration::ZERO;
     loop {
         let first = tokio::select! {
             biased;
@@ -26,6 +33,9 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
                 Err(_) => return,
             },
         };
+        if backlog {
+            gather_slots(&run.slots, run.concurrency, last_round_trip).await;
+        }
         // Only this loop takes slots, so the free ones stay free until it takes them below.
         let free = 1 + run.slots.available_permits();
         let max_jobs = u32::try_from(free)
@@ -40,9 +50,12 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
         };
         // Never abandoned half-way, even on shutdown: jobs leased by a fetch that nobody
         // reads would sit out their lease and lose an attempt.
+        let sent = Instant::now();
         let jobs = match transport.fetch(request).await {
             Ok(jobs) => {
                 pause = ERROR_PAUSE;
+                last_round_trip = sent.elapsed();
+                backlog = jobs.len() == max_jobs as usize;
                 jobs
             }
             Err(e) => {
@@ -86,6 +99,31 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
     }
 }
 
+/// With jobs waiting and most slots busy, waits (at most one fetch's round trip) for half the
+/// slots to be free before the next fetch.
+///
+/// A fetch leases as many jobs as there are free slots when it is sent, and those jobs hold
+/// their slots until they finish; so under a backlog, fetches sent as soon as one slot frees
+/// alternate between *k* jobs and concurrency − *k*, and average half the concurrency. Each
+/// fetch is a commit, so half-sized batches cost twice the commits per job. Slow jobs lose at
+/// most one round trip (and they were waiting anyway); an idle worker never waits here.
+async fn gather_slots(slots: &Semaphore, concurrency: usize, round_trip: Duration) {
+    // Besides the one slot the caller already holds.
+    let wanted = u32::try_from((concurrency / 2).saturating_sub(1)).unwrap_or(u32::MAX);
+    if slots.available_permits() >= wanted as usize {
+        return;
+    }
+    let gathered = async {
+        // Taken and given straight back: this loop is the only one taking slots, so they stay
+        // free for the fetch that follows.
+        drop(slots.acquire_many(wanted).await);
+    };
+    let _ = tokio::time::timeout(round_trip.min(MAX_GATHER), gathered).await;
+}
+
+/// The longest a fetch waits for slots to gather, however slow the last fetch was.
+const MAX_GATHER: Duration = Duration::from_millis(50);
+
 /// Hands leased jobs back at once, without counting the attempt.
 async fn release(run: &QueueRun, jobs: Vec<Job>) {
     if jobs.is_empty() {
@@ -102,4 +140,51 @@ async fn release(run: &QueueRun, jobs: Vec<Job>) {
         })
         .collect();
     acker::record(&run.shared.buzzer, finishes).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn half_the_slots_free_means_no_wait() {
+        let slots = Semaphore::new(10);
+        let _busy = slots.acquire_many(4).await.unwrap();
+        let started = tokio::time::Instant::now();
+        gather_slots(&slots, 10, LONG).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_slots_are_waited_for_until_half_are_free() {
+        let slots = Arc::new(Semaphore::new(10));
+        let busy = slots.clone().acquire_many_owned(9).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            drop(busy);
+        });
+        gather_slots(&slots, 10, Duration::from_millis(40)).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(3));
+        assert_eq!(
+            slots.available_permits(),
+            10,
+            "gathered slots are given back"
+        );
+        release.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_is_at_most_one_round_trip_and_never_long() {
+        let slots = Semaphore::new(10);
+        let _busy = slots.acquire_many(9).await.unwrap();
+        let started = tokio::time::Instant::now();
+        gather_slots(&slots, 10, Duration::from_millis(7)).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(7));
+        let started = tokio::time::Instant::now();
+        gather_slots(&slots, 10, LONG).await;
+        assert_eq!(started.elapsed(), MAX_GATHER);
+    }
 }

@@ -200,6 +200,7 @@ impl Worker {
                 queue: q.name,
                 handler: q.handler,
                 slots: Arc::new(Semaphore::new(q.concurrency)),
+                concurrency: q.concurrency,
             })));
         }
         tokio::select! {
@@ -301,6 +302,8 @@ struct QueueRun {
     handler: Arc<dyn Erased>,
     /// One permit per job that may run at once.
     slots: Arc<Semaphore>,
+    /// How many permits `slots` started with.
+    concurrency: usize,
 }
 
 impl WorkerBuilder {
