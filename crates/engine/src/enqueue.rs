@@ -97,7 +97,7 @@ impl Engine {
     }
 
     /// Releases jobs leased for a fetcher that stopped waiting before it got them.
-    async fn hand_back(&self, jobs: Vec<Job>) {
+    pub(crate) async fn hand_back(&self, jobs: Vec<Job>) {
         let items = jobs
             .into_iter()
             .filter_map(|j| Some((j.id, j.lease_token?, Outcome::Released)))

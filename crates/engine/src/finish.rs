@@ -54,7 +54,13 @@ impl Engine {
                 return Ok(jobs);
             }
             // Parked only now: a job enqueued since the look above has woken `waits`.
-            let mut parked = self.inner.handoff.park(&params);
+            let engine = self.clone();
+            let mut parked = self.inner.handoff.park(&params, move |jobs| {
+                // Handed jobs whose fetch went away before reading them: back at once.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { engine.hand_back(jobs).await });
+                }
+            });
             tokio::select! {
                 handed = parked.handed() => match handed {
                     Some(jobs) if !jobs.is_empty() => return Ok(jobs),

@@ -67,7 +67,12 @@ impl Taken {
 
 impl Handoff {
     /// Parks a fetcher on each of its queues until the returned guard leaves or is dropped.
-    pub(crate) fn park(&self, fetch: &JobFetch) -> ParkGuard {
+    /// `orphaned` gets the jobs handed to a guard dropped before it read them.
+    pub(crate) fn park(
+        &self,
+        fetch: &JobFetch,
+        orphaned: impl FnOnce(Vec<Job>) + Send + 'static,
+    ) -> ParkGuard {
         let (sender, receiver) = oneshot::channel();
         let parked = Arc::new(Parked {
             fetch: fetch.clone(),
@@ -79,7 +84,11 @@ impl Handoff {
             list.retain(|p| p.is_parked());
             list.push(parked.clone());
         }
-        ParkGuard { parked, receiver }
+        ParkGuard {
+            parked,
+            receiver,
+            orphaned: Some(Box::new(orphaned)),
+        }
     }
 
     /// How many fetchers wait on `queue` now.
@@ -115,10 +124,18 @@ impl Handoff {
 }
 
 /// A parked fetcher's end.
-#[derive(Debug)]
 pub(crate) struct ParkGuard {
     parked: Arc<Parked>,
     receiver: oneshot::Receiver<Vec<Job>>,
+    orphaned: Option<Box<dyn FnOnce(Vec<Job>) + Send>>,
+}
+
+impl std::fmt::Debug for ParkGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParkGuard")
+            .field("parked", &self.parked)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ParkGuard {
@@ -137,9 +154,17 @@ impl ParkGuard {
 
 impl Drop for ParkGuard {
     fn drop(&mut self) {
-        // A fetch abandoned while parked (its request went away) must not be handed jobs; one
-        // already taken gets a closed receiver, and the enqueue hands its jobs back.
+        // A fetch abandoned while parked (its request went away) must not be handed jobs. If an
+        // enqueue has taken it, closing the receiver makes a later hand fail (the enqueue then
+        // hands the jobs back), and jobs handed before the close are handed back from here.
         self.leave();
+        self.receiver.close();
+        if let Ok(jobs) = self.receiver.try_recv()
+            && !jobs.is_empty()
+            && let Some(orphaned) = self.orphaned.take()
+        {
+            orphaned(jobs);
+        }
     }
 }
 
@@ -159,8 +184,8 @@ mod tests {
     #[test]
     fn the_longest_waiting_fetcher_is_taken_once() {
         let handoff = Handoff::default();
-        let first = handoff.park(&fetch(&["a", "b"]));
-        let _second = handoff.park(&fetch(&["a"]));
+        let first = handoff.park(&fetch(&["a", "b"]), drop);
+        let _second = handoff.park(&fetch(&["a"]), drop);
         let taken = handoff.take("b").map(|t| t.fetch.queues);
         assert_eq!(taken, Some(vec!["a".to_owned(), "b".to_owned()]));
         // Taken through "b", so no longer parked on "a" either, nor able to leave.
@@ -175,24 +200,44 @@ mod tests {
     #[test]
     fn a_fetcher_that_left_is_not_taken() {
         let handoff = Handoff::default();
-        let guard = handoff.park(&fetch(&["a"]));
+        let guard = handoff.park(&fetch(&["a"]), drop);
         assert!(guard.leave());
         assert!(handoff.take("a").is_none());
-        drop(handoff.park(&fetch(&["a"])));
+        drop(handoff.park(&fetch(&["a"]), drop));
         assert!(handoff.take("a").is_none());
     }
 
     #[tokio::test]
     async fn handed_jobs_reach_the_fetcher_and_a_gone_fetcher_gives_them_back() {
         let handoff = Handoff::default();
-        let mut guard = handoff.park(&fetch(&["a"]));
+        let mut guard = handoff.park(&fetch(&["a"]), drop);
         let taken = handoff.take("a").expect("parked");
         assert!(taken.hand(Vec::new()).is_ok());
         assert_eq!(guard.handed().await.map(|j| j.len()), Some(0));
 
-        let guard = handoff.park(&fetch(&["a"]));
+        let guard = handoff.park(&fetch(&["a"]), drop);
         let taken = handoff.take("a").expect("parked");
         drop(guard);
         assert!(taken.hand(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn jobs_handed_to_a_guard_dropped_unread_go_to_orphaned() {
+        let handoff = Handoff::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let guard = handoff.park(&fetch(&["a"]), move |jobs| {
+            let _ = tx.send(jobs.len());
+        });
+        let taken = handoff.take("a").expect("parked");
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": buzzer_types::JobId(1).to_string(), "queue": "a", "state": "running", "payload": {}, "priority": 0,
+            "attempt": 1, "max_attempts": 3,
+            "backoff": {"initial_ms": 1000, "max_ms": 3600000, "factor": 2.0},
+            "created_at": "2026-01-01T00:00:00Z", "scheduled_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("a job");
+        assert!(taken.hand(vec![job]).is_ok());
+        drop(guard);
+        assert_eq!(rx.try_recv().ok(), Some(1));
     }
 }
