@@ -1,8 +1,7 @@
-use buzzer_store::{Inserted, InsertedAndFetched, JobInsert, RunAt};
-use buzzer_types::{EnqueueRequest, Invalid, Job, JobState, Limits, validate_name};
-
 use std::time::Duration;
 
+use buzzer_store::{Inserted, InsertedAndFetched, JobInsert, RunAt};
+use buzzer_types::{EnqueueRequest, Invalid, Job, JobState, Limits, validate_name};
 use tokio::time::Instant;
 
 use crate::{Engine, EngineError, JobWatch, Outcome, handoff::Taken, wait::timeout_left};
@@ -51,7 +50,14 @@ impl Engine {
         if insert.run_at == RunAt::Now
             && let Some(taken) = self.inner.handoff.take(queue)
         {
-            return self.enqueue_handing_off(insert, taken, watch).await;
+            // Its own task, so a caller that goes away mid-way (a closed request) cannot leave
+            // jobs leased to the fetcher but never handed to it.
+            let engine = self.clone();
+            return tokio::spawn(
+                async move { engine.enqueue_handing_off(insert, taken, watch).await },
+            )
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("the enqueue did not finish: {e}")))?;
         }
         let mut inserted = self.inner.store.job_insert_many(vec![insert]).await?;
         self.after_insert(inserted.iter().filter(|i| i.created).map(|i| &i.job));
