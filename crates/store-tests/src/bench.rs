@@ -13,30 +13,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use buzzer_store::{JobFetch, JobFinish, JobInsert, RunAt, Store, Transition};
-use buzzer_types::{Backoff, RawValue};
+use buzzer_store::{JobFetch, JobFinish, JobInsert, Store, Transition};
+use buzzer_types::RawValue;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use tokio::runtime::Runtime;
 
-use crate::StoreFactory;
+use crate::{StoreFactory, job_insert};
 
 /// W1's payload: `{"n": i, "pad": "<64 x>"}`.
 fn job(i: usize) -> JobInsert {
     let payload = format!(r#"{{"n":{i},"pad":"{}"}}"#, "x".repeat(64));
-    JobInsert {
-        queue: "bench".into(),
-        payload: RawValue::from_string(payload).unwrap(),
-        priority: 0,
-        run_at: RunAt::Now,
-        max_attempts: 20,
-        backoff: Backoff::default(),
-        timeout_ms: None,
-        idempotency_key: None,
-        ordering_key: None,
-        tags: Vec::new(),
-        metadata: Default::default(),
-        traceparent: None,
-    }
+    job_insert("bench", RawValue::from_string(payload).unwrap())
 }
 
 fn fetch(max_jobs: u32) -> JobFetch {

@@ -5,30 +5,20 @@
 use std::time::Duration;
 
 use buzzer_engine::EngineError;
-use buzzer_store::{JobFetch, JobInsert, RunAt};
-use buzzer_types::{Backoff, EnqueueRequest, Job, JobState};
-use serde_json::{Map, json};
+use buzzer_store::{JobFetch, JobInsert};
+use buzzer_types::{EnqueueRequest, Job, JobState};
+use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::{
-    StoreFactory, TestContext,
+    StoreFactory, TestContext, job_insert,
     support::{PATIENCE, complete_req, fetch_req, raw, req, within},
 };
 
 fn insert(queue: &str, priority: i32) -> JobInsert {
     JobInsert {
-        queue: queue.to_owned(),
-        payload: raw(json!({"priority": priority})),
         priority,
-        run_at: RunAt::Now,
-        max_attempts: 3,
-        backoff: Backoff::default(),
-        timeout_ms: None,
-        idempotency_key: None,
-        ordering_key: None,
-        tags: Vec::new(),
-        metadata: Map::new(),
-        traceparent: None,
+        ..job_insert(queue, raw(json!({"priority": priority})))
     }
 }
 

@@ -77,7 +77,7 @@ pub mod schedules;
 pub mod states;
 pub mod wakeups;
 
-pub use support::{TestContext, test_config};
+pub use support::{TestContext, job_insert, test_config};
 
 /// How the suite gets stores: one isolated database per test, and a way to open a store over
 /// it (again, after [`Store::close`], for the durability checks).

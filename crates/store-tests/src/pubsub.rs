@@ -4,17 +4,17 @@
 use std::time::Duration;
 
 use buzzer_store::{
-    JobInsert, RunAt, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
+    JobInsert, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
     TopicEventPrune, TopicPublish,
 };
 use buzzer_types::{
-    Backoff, PreviousSecret, PublishRequest, Subscription, SubscriptionRequest, SubscriptionTarget,
+    PreviousSecret, PublishRequest, Subscription, SubscriptionRequest, SubscriptionTarget,
     WEBHOOK_QUEUE, WebhookTarget,
 };
 use serde_json::{Map, Value, json};
 
 use crate::{
-    StoreFactory, TestContext,
+    StoreFactory, TestContext, job_insert,
     support::{fetch_req, ms_between, raw, within},
 };
 
@@ -506,19 +506,9 @@ pub async fn failed_publish_leaves_nothing_behind<F: StoreFactory>(factory: F) {
         event_id: event_id.into(),
         idempotency_key: Some("k".into()),
         delivery: JobInsert {
-            queue: String::new(),
-            payload: raw(json!({"n": 1})),
-            priority: 0,
-            run_at: RunAt::Now,
             // The schema refuses 0 attempts: the insert of the deliveries fails.
             max_attempts,
-            backoff: Backoff::default(),
-            timeout_ms: None,
-            idempotency_key: None,
-            ordering_key: None,
-            tags: Vec::new(),
-            metadata: Map::new(),
-            traceparent: None,
+            ..job_insert("", raw(json!({"n": 1})))
         },
     };
     let failed = ctx.store().topic_publish(publish(0, "evt_failed")).await;

@@ -3,10 +3,10 @@
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use buzzer_engine::{Engine, EngineConfig, EngineError, ServiceEvent, Services};
-use buzzer_store::{Store, StoreError};
+use buzzer_store::{JobInsert, RunAt, Store, StoreError};
 use buzzer_types::{
-    CompleteRequest, EnqueueRequest, ErrorInput, FailRequest, FetchRequest, Job, JobId, JobState,
-    RawValue, StateCounts,
+    Backoff, CompleteRequest, EnqueueRequest, ErrorInput, FailRequest, FetchRequest, Job, JobId,
+    JobState, RawValue, StateCounts,
 };
 use jiff::Timestamp;
 use serde_json::Value;
@@ -246,6 +246,25 @@ impl<F: StoreFactory> Drop for TestContext<F> {
         if let Some(engine) = &self.engine {
             engine.shutdown();
         }
+    }
+}
+
+/// A job due now in `queue`, every option at its default (3 attempts): what a store test
+/// inserts directly, without the engine.
+pub fn job_insert(queue: &str, payload: Box<RawValue>) -> JobInsert {
+    JobInsert {
+        queue: queue.to_owned(),
+        payload,
+        priority: 0,
+        run_at: RunAt::Now,
+        max_attempts: 3,
+        backoff: Backoff::default(),
+        timeout_ms: None,
+        idempotency_key: None,
+        ordering_key: None,
+        tags: Vec::new(),
+        metadata: Default::default(),
+        traceparent: None,
     }
 }
 

@@ -17,9 +17,9 @@ use std::{
     time::Duration,
 };
 
-use buzzer_store::{JobFetch, JobInsert, RunAt};
+use buzzer_store::{JobFetch, JobInsert};
 use buzzer_store_postgres::{PgOptions, PgStore, tokio_postgres};
-use buzzer_types::{Backoff, RawValue};
+use buzzer_types::RawValue;
 
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -199,20 +199,7 @@ pub fn raw(json: &str) -> Box<RawValue> {
 }
 
 pub fn job(queue: &str) -> JobInsert {
-    JobInsert {
-        queue: queue.into(),
-        payload: raw(r#"{"n": 1}"#),
-        priority: 0,
-        run_at: RunAt::Now,
-        max_attempts: 3,
-        backoff: Backoff::default(),
-        timeout_ms: None,
-        idempotency_key: None,
-        ordering_key: None,
-        tags: Vec::new(),
-        metadata: Default::default(),
-        traceparent: None,
-    }
+    buzzer_store_tests::job_insert(queue, raw(r#"{"n": 1}"#))
 }
 
 pub fn fetch(queues: &[&str], max_jobs: u32) -> JobFetch {

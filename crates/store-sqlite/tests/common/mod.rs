@@ -1,8 +1,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
-use buzzer_store::{JobFetch, JobInsert, RunAt};
+use buzzer_store::{JobFetch, JobInsert};
 use buzzer_store_sqlite::{SqliteOptions, SqliteStore};
-use buzzer_types::{Backoff, RawValue};
+use buzzer_types::RawValue;
 
 pub fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(dir.path().join("buzzer.db"), SqliteOptions::default()).unwrap()
@@ -19,20 +19,7 @@ pub fn raw(json: &str) -> Box<RawValue> {
 }
 
 pub fn job(queue: &str) -> JobInsert {
-    JobInsert {
-        queue: queue.into(),
-        payload: raw(r#"{"n": 1}"#),
-        priority: 0,
-        run_at: RunAt::Now,
-        max_attempts: 3,
-        backoff: Backoff::default(),
-        timeout_ms: None,
-        idempotency_key: None,
-        ordering_key: None,
-        tags: Vec::new(),
-        metadata: Default::default(),
-        traceparent: None,
-    }
+    buzzer_store_tests::job_insert(queue, raw(r#"{"n": 1}"#))
 }
 
 pub fn fetch(queues: &[&str], max_jobs: u32) -> JobFetch {
