@@ -7,6 +7,7 @@ use std::time::Duration;
 use buzzer_engine::EngineError;
 use buzzer_store::{JobFetch, JobInsert};
 use buzzer_types::{EnqueueRequest, Job, JobState};
+use futures::FutureExt;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -290,4 +291,26 @@ pub async fn a_hybrid_call_handed_to_a_waiting_fetcher_answers_with_the_result<F
         .await
         .unwrap();
     assert_eq!(answer.job.state, JobState::Available);
+}
+
+/// An enqueue whose caller stops waiting once it has started (a request closed mid-way) still
+/// finishes the hand-off: the waiting fetcher gets the job rather than its lease running out.
+pub async fn an_abandoned_enqueue_still_reaches_the_waiting_fetcher<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    let fetcher = waiting_fetch(&ctx).await;
+    // Polled once, so it has taken the fetcher, then dropped.
+    let started = ctx
+        .engine()
+        .enqueue("q", req(json!({"abandoned": true})))
+        .now_or_never();
+    assert!(
+        started.is_none(),
+        "an enqueue cannot finish without the store"
+    );
+    let jobs = within("the fetch to answer", fetcher)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "the fetcher got the abandoned enqueue's job");
+    ctx.complete(&jobs[0]).await;
 }

@@ -250,6 +250,7 @@ macro_rules! conformance_tests {
                 a_delayed_or_paused_job_is_not_handed_to_a_waiting_fetcher,
                 a_fetcher_that_goes_away_leaves_no_job_leased_to_it,
                 a_hybrid_call_handed_to_a_waiting_fetcher_answers_with_the_result,
+                an_abandoned_enqueue_still_reaches_the_waiting_fetcher,
             ],
             operator: [
                 delete_removes_a_job_in_any_state_but_running,
