@@ -2,7 +2,9 @@
 //! only when the query repeats its WHERE terms exactly, so a harmless-looking edit to either
 //! side silently turns a seek into a scan; these tests catch that.
 
-use rusqlite::Connection;
+use buzzer_store::{JobFetch, Store};
+use buzzer_types::RawValue;
+use rusqlite::{Connection, StatementStatus};
 
 use super::{fetch, maintain, ordering, read};
 
@@ -81,4 +83,37 @@ fn batch_lease_and_complete_look_jobs_up_by_id() {
         super::finish::COMPLETE_BATCH,
         "USING INTEGER PRIMARY KEY (rowid=?)",
     );
+}
+
+/// The writer plans each statement once. Without the query planner stability guarantee, a new
+/// `LIMIT` (a worker's free slots) re-prepared the batch fetch at its next step.
+#[tokio::test]
+async fn the_writer_does_not_replan_a_fetch_for_each_new_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::SqliteStore::open(dir.path().join("b.db"), Default::default()).unwrap();
+    let jobs = (0..40)
+        .map(|_| buzzer_store_tests::job_insert("q", RawValue::from_string("1".into()).unwrap()))
+        .collect();
+    store.job_insert_many(jobs).await.unwrap();
+    for max_jobs in [1, 7, 3, 12] {
+        let fetch = JobFetch {
+            queues: vec!["q".into()],
+            worker_id: "w".into(),
+            max_jobs,
+            lease_ms: 30_000,
+        };
+        assert_eq!(
+            store.job_fetch(fetch).await.unwrap().len(),
+            max_jobs as usize
+        );
+    }
+    let replans = store
+        .write(|conn, _| {
+            Ok(conn
+                .prepare_cached(fetch::LEASE_BEST)?
+                .get_status(StatementStatus::RePrepare))
+        })
+        .await
+        .unwrap();
+    assert_eq!(replans, 0);
 }
