@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_topics_and_schedules.sql"),
     include_str!("../migrations/0003_topic_events.sql"),
     include_str!("../migrations/0004_job_traceparent.sql"),
+    include_str!("../migrations/0005_counts_off_the_hot_path.sql"),
 ];
 
 /// `PRAGMA application_id` of a Buzzer database: "BUZZ" (set by migration 1).

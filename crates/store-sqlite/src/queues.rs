@@ -4,7 +4,7 @@ use buzzer_store::StoreError;
 use buzzer_types::{JobState, QueueInfo, StateCounts};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::Error;
+use crate::{error::Error, jobs::unfinished};
 
 /// Every queue, by name. Runs in one read transaction so counts and flags agree.
 pub(crate) fn list(conn: &Connection, now: i64) -> Result<Vec<QueueInfo>, Error> {
@@ -52,24 +52,25 @@ pub(crate) fn set_paused(
 
 fn info(conn: &Connection, now: i64, name: String, paused: bool) -> Result<QueueInfo, Error> {
     let mut counts = StateCounts::default();
-    // Counted off the covering `jobs_queue_state` index, never the table.
-    let mut stmt =
-        conn.prepare_cached("SELECT state, COUNT(*) FROM jobs WHERE queue = ?1 GROUP BY state")?;
+    let mut stmt = conn.prepare_cached(COUNT_RESTING)?;
     let mut rows = stmt.query([&name])?;
     while let Some(row) = rows.next()? {
         let state: JobState = row
             .get::<_, String>(0)?
             .parse()
             .map_err(StoreError::backend)?;
-        *counts.get_mut(state) = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+        *counts.get_mut(state) = count(row.get(1)?);
     }
-    let oldest: Option<i64> = if counts.available == 0 {
-        None
-    } else {
-        conn.prepare_cached(
-            "SELECT MIN(scheduled_at) FROM jobs WHERE queue = ?1 AND state = 'available'",
-        )?
-        .query_row([&name], |r| r.get(0))?
+    let (fetchable, oldest_fetchable) = available(conn, AVAILABLE_FETCHABLE, &name)?;
+    let (blocked, oldest_blocked) = available(conn, AVAILABLE_BLOCKED, &name)?;
+    counts.available = fetchable + blocked;
+    counts.running = count(
+        conn.prepare_cached(COUNT_RUNNING)?
+            .query_row([&name], |r| r.get(0))?,
+    );
+    let oldest = match (oldest_fetchable, oldest_blocked) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     };
     Ok(QueueInfo {
         name,
@@ -80,3 +81,40 @@ fn info(conn: &Connection, now: i64, name: String, paused: bool) -> Result<Queue
             .unwrap_or(0),
     })
 }
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// How many available jobs one of the two queries finds, and the oldest one's due time.
+fn available(conn: &Connection, sql: &str, queue: &str) -> Result<(u64, Option<i64>), Error> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([queue], |r| Ok((count(r.get(0)?), r.get(1)?)))?)
+}
+
+// Each count names its index: the hot states have no `(queue, state)` index (migration 5), so
+// a query that missed its partial index would read the whole table, and `INDEXED BY` turns
+// that into a prepare error. The terms repeat each index's WHERE exactly.
+
+/// The states a job rests in, off `jobs_resting`.
+pub(crate) const COUNT_RESTING: &str = "SELECT state, COUNT(*) FROM jobs INDEXED BY jobs_resting \
+    WHERE queue = ?1 AND (state = 'scheduled' OR state = 'retryable' OR state = 'completed' \
+    OR state = 'dead' OR state = 'cancelled') GROUP BY state";
+
+/// Running jobs, off `jobs_lease`, which carries the queue: no table reads.
+pub(crate) const COUNT_RUNNING: &str =
+    "SELECT COUNT(*) FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND queue = ?1";
+
+/// Available jobs a worker can take now, off `jobs_fetch`.
+pub(crate) const AVAILABLE_FETCHABLE: &str = "SELECT COUNT(*), MIN(scheduled_at) \
+    FROM jobs INDEXED BY jobs_fetch WHERE queue = ?1 AND state = 'available' AND blocked = 0";
+
+/// Available jobs waiting behind an ordering key's head, off `jobs_ordering` (a blocked job
+/// always has a key and is unfinished).
+pub(crate) const AVAILABLE_BLOCKED: &str = concat!(
+    "SELECT COUNT(*), MIN(scheduled_at) FROM jobs INDEXED BY jobs_ordering \
+     WHERE queue = ?1 AND ordering_key IS NOT NULL AND state IN ",
+    unfinished!(),
+    " AND blocked = 1 AND state = 'available'"
+);

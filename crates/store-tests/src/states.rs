@@ -7,6 +7,7 @@ use buzzer_engine::JobList;
 use buzzer_store::{JobFinish, StoreError, Transition};
 use buzzer_types::{
     EnqueueRequest, ErrorInput, FailRequest, HeartbeatRequest, Job, JobId, JobState, RawValue,
+    StateCounts,
 };
 use serde_json::{Map, json};
 
@@ -326,6 +327,45 @@ pub async fn queue_counts_every_state<F: StoreFactory>(factory: F) {
         .find(|q| q.name == "other")
         .expect("other is listed");
     assert_eq!((other.counts.available, other.counts.completed), (1, 0));
+}
+
+/// Jobs waiting behind their ordering key's head are counted in their own state, and each
+/// queue counts only its own jobs, whichever index a store counts a state from.
+pub async fn queue_counts_jobs_waiting_behind_an_ordering_key<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    ctx.one_job_in_each_state("other").await;
+    let keyed = |delay_ms: Option<u64>| EnqueueRequest {
+        ordering_key: Some("k".into()),
+        delay_ms,
+        ..req(json!({}))
+    };
+    ctx.enqueue("q", keyed(None)).await;
+    let waiting = ctx.enqueue("q", keyed(None)).await;
+    ctx.enqueue("q", keyed(Some(3_600_000))).await;
+    assert_eq!(waiting.state, JobState::Available);
+    let mut expected = StateCounts {
+        available: 2,
+        scheduled: 1,
+        ..StateCounts::default()
+    };
+    assert_eq!(
+        ctx.counts("q").await,
+        expected,
+        "the head and the one behind it"
+    );
+
+    let head = ctx.fetch_one("q").await;
+    expected.available -= 1;
+    expected.running += 1;
+    assert_eq!(ctx.counts("q").await, expected, "the head runs");
+    ctx.complete(&head).await;
+    expected.running -= 1;
+    expected.completed += 1;
+    assert_eq!(ctx.counts("q").await, expected, "the next one is released");
+    let other = ctx.counts("other").await;
+    for state in JobState::ALL {
+        assert_eq!(other.get(state), 1, "{state} in {other:?}");
+    }
 }
 
 pub async fn oldest_available_age_grows_while_a_job_waits<F: StoreFactory>(factory: F) {

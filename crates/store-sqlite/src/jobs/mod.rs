@@ -25,7 +25,7 @@ macro_rules! unfinished {
         "('scheduled', 'available', 'running', 'retryable')"
     };
 }
-use unfinished;
+pub(crate) use unfinished;
 
 #[cfg(test)]
 mod plan_tests;

@@ -109,6 +109,13 @@ pub(crate) fn delete(conn: &Connection, id: JobId) -> Result<Job, Error> {
     Ok(deleted)
 }
 
+/// A queue's dead jobs, oldest first: `jobs_resting` ends in the rowid, so this is an index
+/// walk.
+pub(super) const DEAD_OF_QUEUE: &str = "SELECT id FROM jobs WHERE queue = ?1 AND state = 'dead' \
+    AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?2)) \
+    AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
+    ORDER BY id LIMIT ?4";
+
 /// Replays up to `limit` dead jobs of a queue, oldest first.
 pub(crate) fn retry_dead(conn: &Connection, now: i64, params: JobRetryDead) -> Result<u64, Error> {
     let ids = params
@@ -116,14 +123,8 @@ pub(crate) fn retry_dead(conn: &Connection, now: i64, params: JobRetryDead) -> R
         .as_ref()
         .map(|ids| serde_json::to_string(&ids.iter().map(|id| id.0).collect::<Vec<_>>()))
         .transpose()?;
-    // `jobs_queue_state` ends in the rowid, so "dead jobs of this queue by id" is an index walk.
     let picked: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT id FROM jobs WHERE queue = ?1 AND state = 'dead' \
-             AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?2)) \
-             AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
-             ORDER BY id LIMIT ?4",
-        )?
+        .prepare_cached(DEAD_OF_QUEUE)?
         .query_map(params![params.queue, params.tag, ids, params.limit], |r| {
             r.get(0)
         })?

@@ -9,7 +9,8 @@ use super::unfinished;
 use crate::error::Error;
 
 // Every look-up names its index: without statistics SQLite's planner weighs the partial
-// `jobs_ordering` index against `jobs_queue_state (queue, state)` by estimated row widths, and
+// `jobs_ordering` index against `jobs_queue_state (queue, state)` (dropped in migration 5) by
+// estimated row widths, and
 // adding a column to `jobs` (migration 4) tipped it to the latter, which reads every unfinished
 // job of the queue. `INDEXED BY` makes that a prepare error instead of a silent scan.
 

@@ -6,7 +6,8 @@ use buzzer_store::{JobFetch, Store};
 use buzzer_types::RawValue;
 use rusqlite::{Connection, StatementStatus};
 
-use super::{fetch, maintain, ordering, read};
+use super::{fetch, maintain, operator, ordering, read};
+use crate::queues;
 
 fn migrated() -> Connection {
     let mut conn = Connection::open_in_memory().unwrap();
@@ -71,6 +72,25 @@ fn ordering_checks_use_the_ordering_index() {
 fn pruning_uses_the_retention_indexes() {
     assert_uses(maintain::PRUNE_FINISHED, "jobs_prune_finished");
     assert_uses(maintain::PRUNE_DEAD, "jobs_prune_dead");
+}
+
+#[test]
+fn counts_read_only_their_indexes() {
+    assert_uses(
+        queues::COUNT_RESTING,
+        "COVERING INDEX jobs_resting (queue=? AND state=?)",
+    );
+    assert_uses(queues::COUNT_RUNNING, "COVERING INDEX jobs_lease");
+    assert_uses(queues::AVAILABLE_FETCHABLE, "INDEX jobs_fetch (queue=?)");
+    assert_uses(queues::AVAILABLE_BLOCKED, "INDEX jobs_ordering (queue=?");
+}
+
+#[test]
+fn dead_jobs_of_a_queue_are_an_index_walk() {
+    assert_uses(
+        operator::DEAD_OF_QUEUE,
+        "INDEX jobs_resting (queue=? AND state=?)",
+    );
 }
 
 #[test]
