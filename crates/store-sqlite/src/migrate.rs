@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_topic_events.sql"),
     include_str!("../migrations/0004_job_traceparent.sql"),
     include_str!("../migrations/0005_counts_off_the_hot_path.sql"),
+    include_str!("../migrations/0006_job_bodies.sql"),
 ];
 
 /// `PRAGMA application_id` of a Buzzer database: "BUZZ" (set by migration 1).
@@ -67,6 +68,70 @@ mod tests {
             .unwrap();
         assert_eq!(app, APPLICATION_ID);
         assert_eq!(migrate(&mut conn).unwrap(), latest());
+    }
+
+    /// Migration 6 moves every job's body out of its hot row: nothing a job carried may be
+    /// lost, and deleting a job must take its body with it.
+    #[test]
+    fn job_bodies_keep_what_each_job_carried() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO jobs (queue, state, payload, priority, attempt, max_attempts, \
+             backoff_initial_ms, backoff_max_ms, backoff_factor, timeout_ms, created_at, \
+             scheduled_at, finished_at, result, errors, tags, metadata, progress, traceparent) \
+             VALUES ('q', 'completed', '{\"n\": 1}', 3, 1, 5, 10, 20, 1.5, 30, 1, 2, 3, \
+             '\"ok\"', '[{}]', '[\"t\"]', '{\"m\": 1}', '50', 'tp'), \
+             ('q', 'available', '[]', 0, 0, 1, 1, 1, 2.0, NULL, 4, 4, NULL, NULL, NULL, NULL, \
+             NULL, NULL, NULL)",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let row: (String, i64, i64, f64, i64, i64, String, String, String, String, String) = conn
+            .query_row(
+                "SELECT payload, priority, max_attempts, backoff_factor, timeout_ms, created_at, \
+                 result, errors, tags, metadata, progress || traceparent FROM job_rows WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                r#"{"n": 1}"#.into(),
+                3,
+                5,
+                1.5,
+                30,
+                1,
+                r#""ok""#.into(),
+                "[{}]".into(),
+                r#"["t"]"#.into(),
+                r#"{"m": 1}"#.into(),
+                "50tp".into()
+            )
+        );
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM job_rows"), 2);
+        conn.execute("DELETE FROM jobs WHERE id = 1", []).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM job_bodies"), 1);
     }
 
     #[test]

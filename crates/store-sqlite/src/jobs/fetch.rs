@@ -4,11 +4,8 @@ use buzzer_store::JobFetch;
 use buzzer_types::Job;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, Params, params};
 
-use crate::{
-    clock::after,
-    error::Error,
-    row::{self, job_columns},
-};
+use super::rows;
+use crate::{clock::after, error::Error, row};
 
 /// A queue's best fetchable jobs, straight off the `jobs_fetch` index.
 pub(super) const BEST: &str = "SELECT priority, id FROM jobs WHERE queue = ?1 \
@@ -33,6 +30,7 @@ pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Vec
         }
         let lease = conn.prepare_cached(LEASE_BEST)?;
         return leased(
+            conn,
             lease,
             params![queue, params.max_jobs, lease_until, now, params.worker_id],
         );
@@ -60,6 +58,7 @@ pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Vec
     let ids: Vec<i64> = picked.iter().map(|&(_, id)| id).collect();
     let lease = conn.prepare_cached(LEASE)?;
     leased(
+        conn,
         lease,
         params![
             serde_json::to_string(&ids)?,
@@ -71,12 +70,16 @@ pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Vec
     )
 }
 
-/// Runs a lease statement and returns its jobs best first.
-fn leased(mut lease: CachedStatement<'_>, params: impl Params) -> Result<Vec<Job>, Error> {
-    let mut jobs = lease
-        .query_map(params, row::job)?
-        .collect::<rusqlite::Result<Vec<Job>>>()?;
-    // RETURNING gives rows in no promised order.
+/// Runs a lease statement, then reads its jobs back whole, best first.
+fn leased(
+    conn: &Connection,
+    mut lease: CachedStatement<'_>,
+    params: impl Params,
+) -> Result<Vec<Job>, Error> {
+    let ids = lease
+        .query_map(params, |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    let mut jobs = rows::by_ids(conn, &ids, row::job)?;
     jobs.sort_unstable_by_key(|j| (Reverse(j.priority), j.id));
     Ok(jobs)
 }
@@ -107,14 +110,12 @@ pub(super) const LEASE_BEST: &str = concat!(
     lease_set!(),
     "WHERE id IN (SELECT id FROM jobs WHERE queue = ?1 AND state = 'available' AND blocked = 0 \
                   ORDER BY priority DESC, id LIMIT ?2) \
-     RETURNING ",
-    job_columns!()
+     RETURNING id"
 );
 
 /// Leases the jobs picked across several queues: `?1` is their ids, `[id, …]`; `?2`, the
 /// limit in [`LEASE_BEST`], is not used (the picks already respect it).
 pub(super) const LEASE: &str = concat!(
     lease_set!(),
-    "WHERE id IN (SELECT value FROM json_each(?1)) RETURNING ",
-    job_columns!()
+    "WHERE id IN (SELECT value FROM json_each(?1)) RETURNING id"
 );

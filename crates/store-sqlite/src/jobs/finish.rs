@@ -3,15 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use buzzer_store::{Heartbeat, JobFinish, JobHeartbeat, StoreError, Transition};
-use buzzer_types::{ErrorEntry, ErrorInput, Job, JobId, RawValue, ms_to_timestamp};
+use buzzer_types::{ErrorEntry, ErrorInput, Job, JobId, ms_to_timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::ordering;
-use crate::{
-    clock::after,
-    error::Error,
-    row::{self, job_columns},
-};
+use super::{ordering, rows};
+use crate::{clock::after, error::Error, row};
 
 /// Applies each finish on its own terms: one lost lease fails only its item.
 ///
@@ -48,17 +44,15 @@ pub(crate) fn finish_many(
         .collect())
 }
 
-/// Completes `[[id, token, result text], …]` in one statement; the lease guard is in its
-/// WHERE. The result travels as a JSON string, so `->>` hands back the client's exact text.
-pub(super) const COMPLETE_BATCH: &str = concat!(
-    "UPDATE jobs SET state = 'completed', result = done.result, finished_at = ?2, \
+/// Completes `[[id, token], …]` in one statement; the lease guard is in its WHERE.
+pub(super) const COMPLETE_BATCH: &str = "UPDATE jobs SET state = 'completed', finished_at = ?2, \
      lease_token = NULL, lease_expires_at = NULL \
-     FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS token, value ->> 2 AS result \
-           FROM json_each(?1)) AS done \
+     FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS token FROM json_each(?1)) AS done \
      WHERE jobs.id = done.job_id AND jobs.state = 'running' AND jobs.lease_token = done.token \
-     RETURNING ",
-    job_columns!()
-);
+     RETURNING jobs.id";
+
+/// A completed job's result, kept in its body.
+const SET_RESULT: &str = "UPDATE job_bodies SET result = ?2 WHERE id = ?1";
 
 /// Fills `results[i]` for each `(i, finish)` of the batch.
 fn complete_batch(
@@ -67,21 +61,32 @@ fn complete_batch(
     batch: Vec<(usize, JobFinish)>,
     results: &mut [Option<Result<Job, StoreError>>],
 ) -> Result<(), Error> {
-    let items: Vec<(i64, &str, Option<&str>)> = batch
+    let items: Vec<(i64, &str)> = batch
         .iter()
-        .map(|(_, f)| {
-            let result = match &f.transition {
-                Transition::Complete { result } => result.as_deref().map(RawValue::get),
-                _ => None,
-            };
-            (f.id.0, f.lease_token.as_str(), result)
-        })
+        .map(|(_, f)| (f.id.0, f.lease_token.as_str()))
         .collect();
-    let mut done: HashMap<i64, Job> = conn
+    let completed: HashSet<i64> = conn
         .prepare_cached(COMPLETE_BATCH)?
-        .query_map(params![serde_json::to_string(&items)?, now], row::job)?
-        .map(|job| job.map(|j| (j.id.0, j)))
+        .query_map(params![serde_json::to_string(&items)?, now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let mut ids = Vec::with_capacity(completed.len());
+    for (_, finish) in &batch {
+        if !completed.contains(&finish.id.0) {
+            continue;
+        }
+        ids.push(finish.id.0);
+        if let Transition::Complete {
+            result: Some(result),
+        } = &finish.transition
+        {
+            conn.prepare_cached(SET_RESULT)?
+                .execute(params![finish.id.0, result.get()])?;
+        }
+    }
+    let mut done: HashMap<i64, Job> = rows::by_ids(conn, &ids, row::job)?
+        .into_iter()
+        .map(|j| (j.id.0, j))
+        .collect();
     for (i, finish) in batch {
         results[i] = Some(match done.remove(&finish.id.0) {
             Some(job) => {
@@ -119,49 +124,49 @@ fn finish_one(
         Err(e) => return Ok(Err(e)),
     };
     let entry = |error: &ErrorInput| error_entry(leased.attempt, now, error);
+    let id = finish.id;
     let job = match finish.transition {
-        Transition::Complete { result } => conn
-            .prepare_cached(concat!(
-                "UPDATE jobs SET state = 'completed', result = ?2, finished_at = ?3, \
-                 lease_token = NULL, lease_expires_at = NULL WHERE id = ?1 RETURNING ",
-                job_columns!()
-            ))?
-            .query_row(
-                params![finish.id.0, result.as_ref().map(|r| r.get()), now],
-                row::job,
-            )?,
+        Transition::Complete { result } => {
+            conn.prepare_cached(
+                "UPDATE jobs SET state = 'completed', finished_at = ?2, lease_token = NULL, \
+                 lease_expires_at = NULL WHERE id = ?1",
+            )?
+            .execute(params![id.0, now])?;
+            if let Some(result) = result {
+                conn.prepare_cached(SET_RESULT)?
+                    .execute(params![id.0, result.get()])?;
+            }
+            rows::by_id(conn, id, row::job)?
+        }
         // A retry of a job someone asked to cancel would only run it again: cancel instead.
         Transition::Retry { error, .. } if leased.cancel_requested => {
-            end(conn, finish.id, "cancelled", now, Some(entry(&error)?))?
+            end(conn, id, "cancelled", now, Some(entry(&error)?))?
         }
-        Transition::Retry { delay_ms, error } => conn
-            .prepare_cached(concat!(
-                "UPDATE jobs SET state = 'retryable', scheduled_at = ?2, \
-                 errors = json_insert(COALESCE(errors, '[]'), '$[#]', json(?3)), \
-                 lease_token = NULL, lease_expires_at = NULL WHERE id = ?1 RETURNING ",
-                job_columns!()
-            ))?
-            .query_row(
-                params![finish.id.0, after(now, delay_ms), entry(&error)?],
-                row::job,
-            )?,
-        Transition::Dead { error } => end(conn, finish.id, "dead", now, Some(entry(&error)?))?,
+        Transition::Retry { delay_ms, error } => {
+            conn.prepare_cached(
+                "UPDATE jobs SET state = 'retryable', scheduled_at = ?2, lease_token = NULL, \
+                 lease_expires_at = NULL WHERE id = ?1",
+            )?
+            .execute(params![id.0, after(now, delay_ms)])?;
+            record_error(conn, id, &entry(&error)?)?;
+            rows::by_id(conn, id, row::job)?
+        }
+        Transition::Dead { error } => end(conn, id, "dead", now, Some(entry(&error)?))?,
         Transition::Cancel { error } => {
             let entry = error.as_ref().map(entry).transpose()?;
-            end(conn, finish.id, "cancelled", now, entry)?
+            end(conn, id, "cancelled", now, entry)?
         }
-        Transition::Release if leased.cancel_requested => {
-            end(conn, finish.id, "cancelled", now, None)?
-        }
+        Transition::Release if leased.cancel_requested => end(conn, id, "cancelled", now, None)?,
         // The attempt did not run to an outcome, so it does not count; the job keeps its
         // place (id and scheduled_at) and, if it heads an ordering key, its key.
-        Transition::Release => conn
-            .prepare_cached(concat!(
+        Transition::Release => {
+            conn.prepare_cached(
                 "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
-                 lease_token = NULL, lease_expires_at = NULL WHERE id = ?1 RETURNING ",
-                job_columns!()
-            ))?
-            .query_row(params![finish.id.0], row::job)?,
+                 lease_token = NULL, lease_expires_at = NULL WHERE id = ?1",
+            )?
+            .execute(params![id.0])?;
+            rows::by_id(conn, id, row::job)?
+        }
     };
     if job.state.is_terminal()
         && let Some(key) = &leased.ordering_key
@@ -212,14 +217,25 @@ fn end(
     now: i64,
     entry: Option<String>,
 ) -> rusqlite::Result<Job> {
-    conn.prepare_cached(concat!(
-        "UPDATE jobs SET state = ?2, finished_at = ?3, \
-         errors = CASE WHEN ?4 IS NULL THEN errors \
-                  ELSE json_insert(COALESCE(errors, '[]'), '$[#]', json(?4)) END, \
-         lease_token = NULL, lease_expires_at = NULL WHERE id = ?1 RETURNING ",
-        job_columns!()
-    ))?
-    .query_row(params![id.0, state, now, entry], row::job)
+    conn.prepare_cached(
+        "UPDATE jobs SET state = ?2, finished_at = ?3, lease_token = NULL, \
+         lease_expires_at = NULL WHERE id = ?1",
+    )?
+    .execute(params![id.0, state, now])?;
+    if let Some(entry) = entry {
+        record_error(conn, id, &entry)?;
+    }
+    rows::by_id(conn, id, row::job)
+}
+
+/// Appends `entry` to the job's error history.
+fn record_error(conn: &Connection, id: JobId, entry: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE job_bodies SET errors = json_insert(COALESCE(errors, '[]'), '$[#]', json(?2)) \
+         WHERE id = ?1",
+    )?
+    .execute(params![id.0, entry])?;
+    Ok(())
 }
 
 /// `{attempt, at, message, ..details}`. Detail fields named like the fixed ones are dropped:
@@ -247,20 +263,20 @@ pub(crate) fn heartbeat(
     let expires = after(now, params.lease_ms);
     let cancel_requested = conn
         .prepare_cached(
-            "UPDATE jobs SET lease_expires_at = ?3, progress = COALESCE(?4, progress) \
+            "UPDATE jobs SET lease_expires_at = ?3 \
              WHERE id = ?1 AND state = 'running' AND lease_token = ?2 \
              RETURNING cancel_requested",
         )?
-        .query_row(
-            params![
-                params.id.0,
-                params.lease_token,
-                expires,
-                params.progress.as_ref().map(|p| p.get())
-            ],
-            |r| r.get::<_, bool>(0),
-        )
+        .query_row(params![params.id.0, params.lease_token, expires], |r| {
+            r.get::<_, bool>(0)
+        })
         .optional()?;
+    if cancel_requested.is_some()
+        && let Some(progress) = &params.progress
+    {
+        conn.prepare_cached("UPDATE job_bodies SET progress = ?2 WHERE id = ?1")?
+            .execute(params![params.id.0, progress.get()])?;
+    }
     match cancel_requested {
         Some(cancel_requested) => Ok(Heartbeat {
             lease_expires_at: ms_to_timestamp(expires),

@@ -11,10 +11,13 @@ use crate::{
     row::{self, job_columns},
 };
 
-const INSERT: &str = "INSERT INTO jobs (queue, state, payload, priority, max_attempts, \
-    backoff_initial_ms, backoff_max_ms, backoff_factor, timeout_ms, created_at, scheduled_at, \
-    idempotency_key, ordering_key, blocked, tags, metadata, traceparent) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+const INSERT: &str = "INSERT INTO jobs (queue, state, priority, scheduled_at, idempotency_key, \
+    ordering_key, blocked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// The body of the job just inserted: `?1` is its id.
+const INSERT_BODY: &str = "INSERT INTO job_bodies (id, payload, max_attempts, \
+    backoff_initial_ms, backoff_max_ms, backoff_factor, timeout_ms, created_at, tags, metadata, \
+    traceparent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /// Rows per multi-row INSERT. A statement per row pays SQLite's per-statement cost (bind,
 /// step, reset) once per job, which was half of a batch insert.
@@ -128,28 +131,17 @@ fn insert_chunk(
         .iter()
         .map(|job| Derived::of(now, job))
         .collect::<Result<Vec<_>, _>>()?;
-    let payloads: Vec<&str> = jobs.iter().map(|job| job.payload.get()).collect();
     let no_key: Option<&str> = None;
     let mut values: Vec<&dyn ToSql> = Vec::with_capacity(jobs.len() * CHUNK_COLUMNS);
-    for ((job, d), payload) in jobs.iter().zip(&derived).zip(&payloads) {
+    for (job, d) in jobs.iter().zip(&derived) {
         values.extend_from_slice(&[
             &job.queue as &dyn ToSql,
             &d.state_text,
-            payload,
             &job.priority,
-            &job.max_attempts,
-            &d.initial_ms,
-            &d.max_ms,
-            &job.backoff.factor,
-            &d.timeout_ms,
-            &now,
             &d.due,
             &no_key,
             &no_key,
             &false,
-            &d.tags,
-            &d.metadata,
-            &job.traceparent,
         ]);
     }
     let inserted = conn
@@ -162,26 +154,52 @@ fn insert_chunk(
         ))));
     }
     let first = conn.last_insert_rowid() - (jobs.len() as i64 - 1);
+    let ids: Vec<i64> = (0..jobs.len() as i64).map(|i| first + i).collect();
+    let payloads: Vec<&str> = jobs.iter().map(|job| job.payload.get()).collect();
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(jobs.len() * BODY_COLUMNS);
+    for (((job, d), payload), id) in jobs.iter().zip(&derived).zip(&payloads).zip(&ids) {
+        values.extend_from_slice(&[
+            id as &dyn ToSql,
+            payload,
+            &job.max_attempts,
+            &d.initial_ms,
+            &d.max_ms,
+            &job.backoff.factor,
+            &d.timeout_ms,
+            &now,
+            &d.tags,
+            &d.metadata,
+            &job.traceparent,
+        ]);
+    }
+    conn.prepare_cached(&INSERT_BODY_CHUNK)?
+        .execute(params_from_iter(values))?;
     for ((i, job), d) in jobs.into_iter().enumerate().zip(derived) {
         out.push(created(answer(JobId(first + i as i64), now, d, job)));
     }
     Ok(())
 }
 
-const CHUNK_COLUMNS: usize = 17;
+const CHUNK_COLUMNS: usize = 7;
+const BODY_COLUMNS: usize = 11;
 
 /// [`INSERT`] with [`CHUNK`] rows of values.
-static INSERT_CHUNK: LazyLock<String> = LazyLock::new(|| {
-    let row = format!("({})", vec!["?"; CHUNK_COLUMNS].join(", "));
-    let (head, _) = INSERT.split_at(INSERT.find("VALUES").unwrap_or(INSERT.len()));
+static INSERT_CHUNK: LazyLock<String> = LazyLock::new(|| chunked(INSERT, CHUNK_COLUMNS));
+
+/// [`INSERT_BODY`] with [`CHUNK`] rows of values.
+static INSERT_BODY_CHUNK: LazyLock<String> = LazyLock::new(|| chunked(INSERT_BODY, BODY_COLUMNS));
+
+fn chunked(insert: &str, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    let (head, _) = insert.split_at(insert.find("VALUES").unwrap_or(insert.len()));
     format!("{head}VALUES {}", vec![row; CHUNK].join(", "))
-});
+}
 
 fn by_idempotency_key(conn: &Connection, queue: &str, key: &str) -> rusqlite::Result<Option<Job>> {
     conn.prepare_cached(concat!(
         "SELECT ",
         job_columns!(),
-        " FROM jobs WHERE queue = ?1 AND idempotency_key = ?2"
+        " FROM job_rows WHERE queue = ?1 AND idempotency_key = ?2"
     ))?
     .query_row(params![queue, key], row::job_without_lease)
     .optional()
@@ -203,23 +221,27 @@ fn insert_one(
     insert.execute(params![
         job.queue,
         d.state_text,
-        job.payload.get(),
         job.priority,
+        d.due,
+        job.idempotency_key,
+        job.ordering_key,
+        blocked,
+    ])?;
+    let id = conn.last_insert_rowid();
+    conn.prepare_cached(INSERT_BODY)?.execute(params![
+        id,
+        job.payload.get(),
         job.max_attempts,
         d.initial_ms,
         d.max_ms,
         job.backoff.factor,
         d.timeout_ms,
         now,
-        d.due,
-        job.idempotency_key,
-        job.ordering_key,
-        blocked,
         d.tags,
         d.metadata,
         job.traceparent,
     ])?;
-    Ok(answer(JobId(conn.last_insert_rowid()), now, d, job))
+    Ok(answer(JobId(id), now, d, job))
 }
 
 /// The inserted job, built from what was written rather than read back.

@@ -27,5 +27,9 @@ macro_rules! unfinished {
 }
 pub(crate) use unfinished;
 
+/// Reads full jobs back by id, after a statement changed their hot rows: `RETURNING` sees
+/// only the table it changes, and the full job joins in the body (the `job_rows` view).
+mod rows;
+
 #[cfg(test)]
 mod plan_tests;

@@ -4,11 +4,8 @@ use buzzer_store::{JobRetryDead, StoreError};
 use buzzer_types::{Job, JobId, JobState};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::ordering;
-use crate::{
-    error::Error,
-    row::{self, job_columns},
-};
+use super::{ordering, rows};
+use crate::{error::Error, row};
 
 struct Current {
     state: JobState,
@@ -40,20 +37,16 @@ pub(crate) fn cancel(conn: &Connection, now: i64, id: JobId) -> Result<Job, Erro
         return Err(StoreError::Conflict(format!("job is already {}", job.state)).into());
     }
     if job.state == JobState::Running {
-        return Ok(conn
-            .prepare_cached(concat!(
-                "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 RETURNING ",
-                job_columns!()
-            ))?
-            .query_row([id.0], row::job_without_lease)?);
+        conn.prepare_cached("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1")?
+            .execute([id.0])?;
+        return Ok(rows::by_id(conn, id, row::job_without_lease)?);
     }
-    let cancelled = conn
-        .prepare_cached(concat!(
-            "UPDATE jobs SET state = 'cancelled', finished_at = ?2, lease_token = NULL, \
-             lease_expires_at = NULL WHERE id = ?1 RETURNING ",
-            job_columns!()
-        ))?
-        .query_row(params![id.0, now], row::job_without_lease)?;
+    conn.prepare_cached(
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?2, lease_token = NULL, \
+         lease_expires_at = NULL WHERE id = ?1",
+    )?
+    .execute(params![id.0, now])?;
+    let cancelled = rows::by_id(conn, id, row::job_without_lease)?;
     if let Some(key) = &job.ordering_key {
         ordering::release_next(conn, &job.queue, key)?;
     }
@@ -79,13 +72,13 @@ fn revive(conn: &Connection, now: i64, id: JobId, job: &Current) -> rusqlite::Re
         Some(key) => ordering::has_head(conn, &job.queue, key)?,
         None => false,
     };
-    conn.prepare_cached(concat!(
+    conn.prepare_cached(
         "UPDATE jobs SET state = 'available', scheduled_at = ?2, finished_at = NULL, \
          cancel_requested = 0, lease_token = NULL, lease_expires_at = NULL, blocked = ?3 \
-         WHERE id = ?1 RETURNING ",
-        job_columns!()
-    ))?
-    .query_row(params![id.0, now, blocked], row::job_without_lease)
+         WHERE id = ?1",
+    )?
+    .execute(params![id.0, now, blocked])?;
+    rows::by_id(conn, id, row::job_without_lease)
 }
 
 /// Deletes a job no worker holds; the key it held, if any, passes to the next job.
@@ -97,12 +90,10 @@ pub(crate) fn delete(conn: &Connection, id: JobId) -> Result<Job, Error> {
         )
         .into());
     }
-    let deleted = conn
-        .prepare_cached(concat!(
-            "DELETE FROM jobs WHERE id = ?1 RETURNING ",
-            job_columns!()
-        ))?
-        .query_row([id.0], row::job_without_lease)?;
+    let deleted = rows::by_id(conn, id, row::job_without_lease)?;
+    // The body goes with the row (trigger `jobs_delete_body`).
+    conn.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
+        .execute([id.0])?;
     if let Some(key) = &job.ordering_key {
         ordering::release_next(conn, &job.queue, key)?;
     }
@@ -111,8 +102,9 @@ pub(crate) fn delete(conn: &Connection, id: JobId) -> Result<Job, Error> {
 
 /// A queue's dead jobs, oldest first: `jobs_resting` ends in the rowid, so this is an index
 /// walk.
-pub(super) const DEAD_OF_QUEUE: &str = "SELECT id FROM jobs WHERE queue = ?1 AND state = 'dead' \
-    AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?2)) \
+pub(super) const DEAD_OF_QUEUE: &str = "SELECT id FROM job_rows \
+    WHERE queue = ?1 AND state = 'dead' \
+    AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(job_rows.tags) WHERE value = ?2)) \
     AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
     ORDER BY id LIMIT ?4";
 

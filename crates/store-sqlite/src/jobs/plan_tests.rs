@@ -6,7 +6,7 @@ use buzzer_store::{JobFetch, Store};
 use buzzer_types::RawValue;
 use rusqlite::{Connection, StatementStatus};
 
-use super::{fetch, maintain, operator, ordering, read};
+use super::{fetch, maintain, operator, ordering, read, rows};
 use crate::queues;
 
 fn migrated() -> Connection {
@@ -91,6 +91,19 @@ fn dead_jobs_of_a_queue_are_an_index_walk() {
         operator::DEAD_OF_QUEUE,
         "INDEX jobs_resting (queue=? AND state=?)",
     );
+}
+
+/// The full job joins a body to each hot row by id: both sides by rowid, never a scan.
+#[test]
+fn jobs_are_read_back_by_rowid() {
+    let conn = migrated();
+    for sql in [rows::BY_IDS, rows::BY_ID] {
+        let plan = plan(&conn, sql);
+        for table in ["j", "b"] {
+            let seek = format!("SEARCH {table} USING INTEGER PRIMARY KEY (rowid=?)");
+            assert!(plan.lines().any(|l| l == seek), "{sql}\n---\n{plan}");
+        }
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::{
 pub(super) const LEASE_EXPIRED: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM jobs WHERE state = 'running' AND lease_expires_at <= ?1 \
+    " FROM job_rows WHERE state = 'running' AND lease_expires_at <= ?1 \
      ORDER BY lease_expires_at LIMIT ?2"
 );
 
@@ -29,7 +29,7 @@ pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Option<Job>, Error> {
         .prepare_cached(concat!(
             "SELECT ",
             job_columns!(),
-            " FROM jobs WHERE id = ?1"
+            " FROM job_rows WHERE id = ?1"
         ))?
         .query_row([id.0], row::job_without_lease)
         .optional()?)
@@ -38,7 +38,11 @@ pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Option<Job>, Error> {
 /// Newest first. The SQL names only the filters given, so SQLite can pick the index that fits
 /// them (a catch-all `?1 IS NULL OR …` form would hide every index from the planner).
 pub(crate) fn list(conn: &Connection, params: JobList) -> Result<Vec<Job>, Error> {
-    let mut sql = String::from(concat!("SELECT ", job_columns!(), " FROM jobs WHERE 1 = 1"));
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        job_columns!(),
+        " FROM job_rows WHERE 1 = 1"
+    ));
     let mut args: Vec<Value> = Vec::new();
     if let Some(queue) = params.queue {
         sql.push_str(" AND queue = ?");
@@ -53,7 +57,7 @@ pub(crate) fn list(conn: &Connection, params: JobList) -> Result<Vec<Job>, Error
         args.push(Value::Integer(before.0));
     }
     if let Some(tag) = params.tag {
-        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE value = ?)");
+        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(job_rows.tags) WHERE value = ?)");
         args.push(Value::Text(tag));
     }
     sql.push_str(" ORDER BY id DESC LIMIT ?");
