@@ -306,6 +306,33 @@ pub fn hot_statements() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// The operator's reads with names, for the plan checks in `tests/plans.rs`: a queue's counts,
+/// its dead jobs, and its jobs in each state (plain, and with a cursor and a tag). Their
+/// parameters: the queue first, the limit last. Not a stable API.
+#[doc(hidden)]
+pub fn read_statements() -> Vec<(String, String)> {
+    use buzzer_types::JobState;
+    let mut out = vec![
+        ("queue_counts".to_owned(), queues::GET.to_owned()),
+        (
+            "dead_of_queue".to_owned(),
+            jobs::statements::DEAD_OF_QUEUE.to_owned(),
+        ),
+    ];
+    for state in JobState::ALL {
+        for (suffix, more) in [("", false), ("_before_tag", true)] {
+            let filters = jobs::ListFilters {
+                queue: true,
+                state: Some(state),
+                before: more,
+                tag: more,
+            };
+            out.push((format!("list_{state}{suffix}"), jobs::list_sql(filters)));
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn job_insert_many(&self, jobs: Vec<JobInsert>) -> Result<Vec<Inserted>, StoreError> {

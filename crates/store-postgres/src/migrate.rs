@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "job_traceparent",
         sql: include_str!("../migrations/0004_job_traceparent.sql"),
     },
+    Migration {
+        version: 5,
+        name: "queue_state_off_hot_path",
+        sql: include_str!("../migrations/0005_queue_state_off_hot_path.sql"),
+    },
 ];
 
 /// The schema version this build writes and understands.

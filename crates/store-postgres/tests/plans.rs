@@ -9,7 +9,7 @@
 
 mod common;
 
-use buzzer_store_postgres::{hot_statements, tokio_postgres::Client};
+use buzzer_store_postgres::{hot_statements, read_statements, tokio_postgres::Client};
 use common::Schema;
 
 /// Sample arguments, as SQL literals, per statement.
@@ -20,6 +20,10 @@ fn args(name: &str) -> &'static str {
         "promote" | "lease_expired" => "(1000)",
         "prune_finished" | "prune_dead" => "(86400000, 1000)",
         "release_next" => "('{q}', '{k}')",
+        "queue_counts" => "('other')",
+        "dead_of_queue" => "('other', NULL, NULL, 100)",
+        list if list.ends_with("_before_tag") => "('other', 1000000, 'urgent', 50)",
+        list if list.starts_with("list_") => "('other', 50)",
         _ => "",
     }
 }
@@ -117,6 +121,84 @@ async fn every_hot_statement_uses_its_partial_index_and_never_scans_the_jobs() {
             assert!(
                 !plan.contains("Seq Scan on buzzer_jobs"),
                 "{name} scans the jobs table:\n{plan}"
+            );
+        }
+    }
+}
+
+/// The indexes an operator's read may use: all of one of these sets. The partial indexes
+/// leave a queue's jobs of each state in exactly one index (migrations/0005), so a plan that
+/// reads none of them reads the table.
+fn read_indexes(name: &str) -> &'static [&'static [&'static str]] {
+    match name {
+        "queue_counts" => &[&[
+            "buzzer_jobs_queue_state",
+            "buzzer_jobs_fetch",
+            "buzzer_jobs_lease",
+        ]],
+        // Or every dead job, oldest first, when the planner cannot tell the queue is small.
+        "dead_of_queue" => &[&["buzzer_jobs_queue_state"], &["buzzer_jobs_prune_dead"]],
+        list if list.starts_with("list_available") => {
+            &[&["buzzer_jobs_fetch", "buzzer_jobs_queue_state"]]
+        }
+        list if list.starts_with("list_running") => &[&["buzzer_jobs_lease"]],
+        list if list.starts_with("list_") => &[&["buzzer_jobs_queue_state"]],
+        other => panic!("no expected index for {other}"),
+    }
+}
+
+/// A queue's counts, its dead jobs and its lists by state keep an index path now that the hot
+/// states are in `buzzer_jobs_queue_state` no more: a plan that walks the primary key from the
+/// newest job, or scans, reads every job of the table for a queue that has none in the state.
+/// The queue read is a small one (a few jobs in each state) beside the big one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operator_read_walks_the_indexes_of_its_states() {
+    require_postgres!();
+    let schema = Schema::create().await;
+    drop(schema.store().await); // migrates
+    let client = common::connect(&schema.url).await;
+    client
+        .batch_execute(&format!("SET search_path = {}", schema.name))
+        .await
+        .unwrap();
+    production_like(&client).await;
+    client
+        .batch_execute(
+            "INSERT INTO buzzer_jobs (queue, state, payload, priority, max_attempts,
+                 backoff_initial_ms, backoff_max_ms, backoff_factor, created_at, scheduled_at,
+                 lease_expires_at, lease_token, ordering_key, blocked, tags)
+             SELECT 'other', s.state, '{}', 0, 3, 1000, 3600000, 2, now(), now(),
+                    CASE WHEN s.state = 'running' THEN now() + interval '30 s' END,
+                    CASE WHEN s.state = 'running' THEN 'tok' END,
+                    CASE WHEN g % 2 = 0 THEN 'k' END, s.state = 'available' AND g % 4 = 0,
+                    '{urgent}'
+             FROM unnest('{scheduled,available,running,retryable,completed,dead,cancelled}'::text[])
+                  AS s(state),
+                  generate_series(1, 20) AS g;
+             ANALYZE buzzer_jobs;",
+        )
+        .await
+        .unwrap();
+    for (name, sql) in read_statements() {
+        for generic in [false, true] {
+            if generic && name != "dead_of_queue" {
+                // Sent unnamed: always planned for its own queue.
+                continue;
+            }
+            let plan = plan(&client, &name, &sql, generic).await;
+            if std::env::var("SHOW_PLANS").is_ok() {
+                eprintln!("--- {name} (generic: {generic})\n{plan}");
+            }
+            let sets = read_indexes(&name);
+            assert!(
+                sets.iter()
+                    .any(|set| set.iter().all(|index| plan.contains(index))),
+                "{name} ({}) uses none of {sets:?}:\n{plan}",
+                if generic { "generic" } else { "custom" }
+            );
+            assert!(
+                !plan.contains("Seq Scan on buzzer_jobs"),
+                "{name} reads the jobs table:\n{plan}"
             );
         }
     }

@@ -57,7 +57,7 @@ const DELETE: &str = concat!(
 );
 
 /// Dead jobs of a queue, oldest first, walking `buzzer_jobs_queue_state`.
-const DEAD_OF_QUEUE: &str = "SELECT j.id, j.ordering_key FROM buzzer_jobs j \
+pub(crate) const DEAD_OF_QUEUE: &str = "SELECT j.id, j.ordering_key FROM buzzer_jobs j \
     WHERE j.queue = $1 AND j.state = 'dead' \
       AND ($2::text IS NULL OR $2::text = ANY(j.tags)) \
       AND ($3::int8[] IS NULL OR j.id = ANY($3::int8[])) \

@@ -1,10 +1,8 @@
 //! Reads. Jobs come back without their lease token, except to the rescuer, which needs it to
 //! finish an expired lease under the guard.
 
-use buzzer_store::JobList;
 use buzzer_types::{Job, JobId};
 use jiff::Timestamp;
-use tokio_postgres::types::ToSql;
 
 use crate::{
     clock::now,
@@ -39,43 +37,6 @@ pub(crate) async fn get(db: &impl Db, id: JobId) -> Result<Option<Job>, Error> {
         .first()
         .map(row::job_without_lease)
         .transpose()
-}
-
-/// Newest first. The SQL names only the filters given, so the planner can pick the index that
-/// fits them (a catch-all `$1 IS NULL OR …` form would hide the indexes from it).
-pub(crate) async fn list(db: &impl Db, params: JobList) -> Result<Vec<Job>, Error> {
-    let mut sql = String::from(concat!(
-        "SELECT ",
-        job_columns!(),
-        " FROM buzzer_jobs j WHERE true"
-    ));
-    let state = params.state.map(|s| s.as_str());
-    let before = params.before.map(|b| b.0);
-    let limit = i64::from(params.limit);
-    let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
-    if let Some(queue) = &params.queue {
-        args.push(queue);
-        sql.push_str(&format!(" AND j.queue = ${}", args.len()));
-    }
-    if let Some(state) = &state {
-        args.push(state);
-        sql.push_str(&format!(" AND j.state = ${}", args.len()));
-    }
-    if let Some(before) = &before {
-        args.push(before);
-        sql.push_str(&format!(" AND j.id < ${}", args.len()));
-    }
-    if let Some(tag) = &params.tag {
-        args.push(tag);
-        sql.push_str(&format!(" AND ${}::text = ANY(j.tags)", args.len()));
-    }
-    args.push(&limit);
-    sql.push_str(&format!(" ORDER BY j.id DESC LIMIT ${}", args.len()));
-    db.rows(&sql, &args)
-        .await?
-        .iter()
-        .map(row::job_without_lease)
-        .collect()
 }
 
 pub(crate) async fn list_lease_expired(db: &impl Db, limit: u32) -> Result<Vec<Job>, Error> {
