@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod announce;
 mod clock;
 mod connect;
 mod db;
@@ -63,7 +64,7 @@ pub use options::PgOptions;
 /// The driver this crate speaks, so [`enqueue_in_transaction`] callers use the same version.
 pub use tokio_postgres;
 
-use crate::{db::Db, listen::Listener};
+use crate::{announce::Announcer, db::Db, listen::Listener};
 
 /// The PostgreSQL [`Store`]: a connection pool, a change listener and the SQL. Connect one per
 /// process and share it (e.g. in an `Arc`); any number of processes may connect to the same
@@ -72,6 +73,8 @@ pub struct PgStore {
     pool: Pool,
     feed: broadcast::Sender<Change>,
     listener: Listener,
+    /// Announces fetches' leases once they have committed.
+    announcer: Announcer,
     /// `buzzer_changes:<schema>`.
     channel: String,
     /// Sent with this store's notifications, so its listener skips them: the engine above this
@@ -148,6 +151,7 @@ impl PgStore {
         .map_err(|e| named(error::pg(e)))?;
         tracing::debug!(url = %target.shown, %schema, "PostgreSQL store connected");
         Ok(PgStore {
+            announcer: Announcer::start(pool.clone()),
             pool,
             feed,
             listener,
@@ -295,6 +299,7 @@ pub fn hot_statements() -> Vec<(&'static str, &'static str)> {
     use jobs::statements::*;
     vec![
         ("fetch", FETCH),
+        ("fetch_notifying", FETCH_NOTIFYING),
         ("complete_many", COMPLETE_MANY),
         ("promote", PROMOTE),
         ("prune_finished", PRUNE_FINISHED),
@@ -351,7 +356,7 @@ impl Store for PgStore {
 
     async fn job_fetch(&self, params: JobFetch) -> Result<Vec<Job>, StoreError> {
         let client = self.client().await?;
-        Ok(jobs::fetch(&*client, params).await?)
+        Ok(jobs::fetch(&*client, &self.announcer, params).await?)
     }
 
     /// One transaction, so one commit for the insert and the lease.
@@ -366,7 +371,7 @@ impl Store for PgStore {
             .await?
             .pop()
             .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
-        let fetched = jobs::fetch(&tx, fetch).await?;
+        let fetched = jobs::fetch_in(&tx, fetch).await?;
         tx.commit().await.map_err(error::pg)?;
         Ok(InsertedAndFetched { inserted, fetched })
     }
@@ -376,6 +381,8 @@ impl Store for PgStore {
         finishes: Vec<JobFinish>,
     ) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
         let mut client = self.client().await?;
+        // Other nodes hear of a lease before they hear of its job's finish.
+        self.announcer.flush().await;
         Ok(jobs::finish_many(&mut client, finishes).await?)
     }
 
@@ -567,12 +574,13 @@ impl Store for PgStore {
         row.try_get(0).map_err(error::pg)
     }
 
-    /// Stops the listener and closes the pool; later calls answer
-    /// [`StoreError::Unavailable`]. Calls already holding a connection finish. Nothing is
-    /// buffered, so nothing needs flushing. Calling it again does nothing.
+    /// Stops the listener, announces the leases not yet announced and closes the pool; later
+    /// calls answer [`StoreError::Unavailable`]. Calls already holding a connection finish.
+    /// Calling it again does nothing.
     async fn close(&self) -> Result<(), StoreError> {
         self.closed.store(true, Ordering::Release);
         self.listener.stop();
+        self.announcer.flush().await;
         self.pool.close();
         Ok(())
     }

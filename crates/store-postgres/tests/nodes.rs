@@ -267,6 +267,43 @@ async fn the_change_feed_carries_other_nodes_changes_only() {
     );
 }
 
+/// A fetch's leases are announced after its commit (off the fetch's path); a store closed
+/// right after the fetch still announces them before it lets its connections go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_announced_even_by_a_store_closed_right_after_the_fetch() {
+    require_postgres!();
+    let schema = Schema::create().await;
+    let a = schema.store().await;
+    let b = schema.store().await;
+    let mut feed = a.change_feed().unwrap();
+    b.job_insert_many((0..5).map(|_| common::job("q")).collect())
+        .await
+        .unwrap();
+    let leased = b.job_fetch(common::fetch(&["q"], 5)).await.unwrap();
+    b.close().await.unwrap();
+    let mut heard = Vec::new();
+    while heard.len() < leased.len() {
+        match next(&mut feed).await {
+            Change::Job {
+                state: JobState::Available,
+                ..
+            } => {} // the insert
+            change => heard.push(change),
+        }
+    }
+    assert_eq!(
+        heard,
+        leased
+            .iter()
+            .map(|j| Change::Job {
+                id: j.id,
+                queue: "q".into(),
+                state: JobState::Running
+            })
+            .collect::<Vec<_>>()
+    );
+}
+
 async fn next(feed: &mut broadcast::Receiver<Change>) -> Change {
     tokio::time::timeout(PATIENCE, feed.recv())
         .await

@@ -15,7 +15,7 @@ use common::Schema;
 /// Sample arguments, as SQL literals, per statement.
 fn args(name: &str) -> &'static str {
     match name {
-        "fetch" => "('{q,other}', 1000, 30000, 'w')",
+        "fetch" | "fetch_notifying" => "('{q,other}', 1000, 30000, 'w')",
         "complete_many" => "('{57201,57202,3}', '{tok,tok,tok}', '{null,1,null}')",
         "promote" | "lease_expired" => "(1000)",
         "prune_finished" | "prune_dead" => "(86400000, 1000)",
@@ -31,7 +31,7 @@ fn args(name: &str) -> &'static str {
 /// The indexes a statement may use; any one of them will do.
 fn expected_indexes(name: &str) -> &'static [&'static str] {
     match name {
-        "fetch" => &["buzzer_jobs_fetch"],
+        "fetch" | "fetch_notifying" => &["buzzer_jobs_fetch"],
         // By id, or down the running jobs when they are few: both are fine, a scan of the
         // finished jobs is not.
         "complete_many" => &["buzzer_jobs_pkey", "buzzer_jobs_lease"],

@@ -6,6 +6,7 @@ use buzzer_store::JobFetch;
 use buzzer_types::Job;
 
 use crate::{
+    announce::Announcer,
     clock::{ms, now},
     db::Db,
     error::Error,
@@ -16,36 +17,62 @@ use crate::{
 /// `buzzer_jobs_fetch` index (`priority DESC, id`), taking its best `$2` rows with
 /// `FOR UPDATE SKIP LOCKED`: rows another node is leasing right now are stepped over instead of
 /// waited for, so concurrent fetchers never queue behind each other. The best `$2` of those are
-/// leased in the same statement under fresh random tokens and announced: one round trip.
+/// leased in the same statement under fresh random tokens: one round trip.
 ///
 /// One walk per queue keeps every walk an index scan that stops at its limit; a single
 /// `queue = ANY(…)` walk would have to sort every available row of those queues. A row locked
 /// by one queue's walk but not picked stays locked only until this statement commits. The
 /// picked ids come as an array (`id = ANY(ARRAY(…))`), so the update finds its rows by primary
 /// key: joined as a subquery of a thousand rows, the planner prefers hashing the whole table.
-pub(crate) const FETCH: &str = notifying!(concat!(
-    "UPDATE buzzer_jobs AS j SET state = 'running', attempt = j.attempt + 1, \
-       lease_token = replace(gen_random_uuid()::text, '-', ''), \
-       lease_expires_at = ",
-    now!(),
-    " + $3::int8 * interval '1 millisecond', started_at = ",
-    now!(),
-    ", worker_id = $4 \
-     WHERE j.id = ANY(ARRAY(\
-       SELECT c.id FROM unnest($1::text[]) AS q(name) \
-       JOIN buzzer_queues bq ON bq.name = q.name AND NOT bq.paused \
-       CROSS JOIN LATERAL (\
-         SELECT f.id, f.priority FROM buzzer_jobs f \
-         WHERE f.queue = q.name AND f.state = 'available' AND NOT f.blocked \
-         ORDER BY f.priority DESC, f.id LIMIT $2 \
-         FOR UPDATE SKIP LOCKED) c \
-       ORDER BY c.priority DESC, c.id LIMIT $2)) \
-     RETURNING ",
-    job_columns!()
-));
+macro_rules! lease {
+    () => {
+        concat!(
+            "UPDATE buzzer_jobs AS j SET state = 'running', attempt = j.attempt + 1, \
+               lease_token = replace(gen_random_uuid()::text, '-', ''), \
+               lease_expires_at = ",
+            now!(),
+            " + $3::int8 * interval '1 millisecond', started_at = ",
+            now!(),
+            ", worker_id = $4 \
+             WHERE j.id = ANY(ARRAY(\
+               SELECT c.id FROM unnest($1::text[]) AS q(name) \
+               JOIN buzzer_queues bq ON bq.name = q.name AND NOT bq.paused \
+               CROSS JOIN LATERAL (\
+                 SELECT f.id, f.priority FROM buzzer_jobs f \
+                 WHERE f.queue = q.name AND f.state = 'available' AND NOT f.blocked \
+                 ORDER BY f.priority DESC, f.id LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED) c \
+               ORDER BY c.priority DESC, c.id LIMIT $2)) \
+             RETURNING ",
+            job_columns!()
+        )
+    };
+}
 
-/// Leases up to `max_jobs` across the named queues, best first.
-pub(crate) async fn fetch(db: &impl Db, params: JobFetch) -> Result<Vec<Job>, Error> {
+/// On its own, the fetch commits without a notification: see [`crate::announce`].
+pub(crate) const FETCH: &str = lease!();
+
+/// Inside a transaction (an enqueue that leases its own job), which notifies anyway.
+pub(crate) const FETCH_NOTIFYING: &str = notifying!(lease!());
+
+/// Leases up to `max_jobs` across the named queues, best first, in a statement of its own
+/// (not in a transaction: the announcement must follow the commit), and has them announced.
+pub(crate) async fn fetch(
+    db: &impl Db,
+    announcer: &Announcer,
+    params: JobFetch,
+) -> Result<Vec<Job>, Error> {
+    let jobs = lease(db, FETCH, params).await?;
+    announcer.leased(&jobs);
+    Ok(jobs)
+}
+
+/// Leases and announces in the caller's transaction.
+pub(crate) async fn fetch_in(db: &impl Db, params: JobFetch) -> Result<Vec<Job>, Error> {
+    lease(db, FETCH_NOTIFYING, params).await
+}
+
+async fn lease(db: &impl Db, sql: &str, params: JobFetch) -> Result<Vec<Job>, Error> {
     if params.max_jobs == 0 || params.queues.is_empty() {
         return Ok(Vec::new());
     }
@@ -54,7 +81,7 @@ pub(crate) async fn fetch(db: &impl Db, params: JobFetch) -> Result<Vec<Job>, Er
     queues.dedup();
     let rows = db
         .rows(
-            FETCH,
+            sql,
             &[
                 &queues,
                 &i64::from(params.max_jobs),

@@ -12,7 +12,7 @@ mod operator;
 mod ordering;
 mod read;
 
-pub(crate) use fetch::fetch;
+pub(crate) use fetch::{fetch, fetch_in};
 pub(crate) use finish::{finish_many, heartbeat};
 pub(crate) use insert::insert_many;
 pub(crate) use list::{ListFilters, list, list_sql};
@@ -24,7 +24,7 @@ pub(crate) use read::{get, list_lease_expired, next_due_at, next_lease_expiry};
 /// The hot statements, for the plan checks (`tests/plans.rs` through [`crate::explain`]).
 pub(crate) mod statements {
     pub(crate) use super::complete::COMPLETE_MANY;
-    pub(crate) use super::fetch::FETCH;
+    pub(crate) use super::fetch::{FETCH, FETCH_NOTIFYING};
     pub(crate) use super::maintain::{PROMOTE, PRUNE_DEAD, PRUNE_FINISHED};
     pub(crate) use super::operator::DEAD_OF_QUEUE;
     pub(crate) use super::ordering::RELEASE_NEXT;
