@@ -111,7 +111,7 @@ impl Engine {
         if items.is_empty() {
             return;
         }
-        match self.finish_many(items).await {
+        match self.finish_many_brief(items).await {
             Ok(results) => {
                 for e in results.into_iter().filter_map(Result::err) {
                     tracing::warn!(error = %e, "a job leased for a departed fetcher was not handed back; it runs once its lease expires");

@@ -2,7 +2,7 @@
 
 use std::{pin::Pin, time::Duration};
 
-use buzzer_store::{JobFetch, JobFinish, JobHeartbeat};
+use buzzer_store::{Finished, JobFetch, JobFinish, JobHeartbeat, StoreError};
 use buzzer_types::{
     Ack, CompleteRequest, FailRequest, FetchRequest, HeartbeatRequest, HeartbeatResponse, Job,
     JobId, JobState,
@@ -130,7 +130,7 @@ impl Engine {
     pub async fn ack_many(
         &self,
         acks: Vec<Ack>,
-    ) -> Result<Vec<Result<Job, EngineError>>, EngineError> {
+    ) -> Result<Vec<Result<Finished, EngineError>>, EngineError> {
         let items = acks
             .into_iter()
             .map(|a| {
@@ -141,7 +141,7 @@ impl Engine {
                 (a.id, a.lease_token, outcome)
             })
             .collect();
-        self.finish_many(items).await
+        self.finish_many_brief(items).await
     }
 
     /// The one path every finished attempt takes: resolve the outcome against the job's retry
@@ -150,6 +150,55 @@ impl Engine {
         &self,
         items: Vec<(JobId, String, Outcome)>,
     ) -> Result<Vec<Result<Job, EngineError>>, EngineError> {
+        let (finishes, early) = self.settle(items).await?;
+        let ids: Vec<JobId> = finishes.iter().map(|f| f.id).collect();
+        let applied = if finishes.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.store.job_finish_many(finishes).await?
+        };
+        Ok(answer(early, applied, ids, |job| self.after_change(job)))
+    }
+
+    /// [`finish_many`](Engine::finish_many) for callers that need only where each job ended
+    /// up (acknowledgements): the store need not read the jobs back. A batch naming a job
+    /// someone watches (a hybrid call waiting for its result) takes the full path, since the
+    /// watcher is sent the whole job.
+    pub async fn finish_many_brief(
+        &self,
+        items: Vec<(JobId, String, Outcome)>,
+    ) -> Result<Vec<Result<Finished, EngineError>>, EngineError> {
+        let watched = !self
+            .inner
+            .notifier
+            .watched_ids(items.iter().map(|(id, _, _)| *id))
+            .is_empty();
+        if watched {
+            return Ok(self
+                .finish_many(items)
+                .await?
+                .into_iter()
+                .map(|r| r.map(|job| Finished::of(&job)))
+                .collect());
+        }
+        let (finishes, early) = self.settle(items).await?;
+        let ids: Vec<JobId> = finishes.iter().map(|f| f.id).collect();
+        let applied = if finishes.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.store.job_finish_many_brief(finishes).await?
+        };
+        Ok(answer(early, applied, ids, |done| {
+            self.wake_after(done.state, &done.queue, done.ordering_key.is_some());
+        }))
+    }
+
+    /// Turns each outcome into the store's transition; `early` holds, per item, the error
+    /// that stopped it before the store (or `None` for an item in `finishes`, in order).
+    async fn settle(
+        &self,
+        items: Vec<(JobId, String, Outcome)>,
+    ) -> Result<(Vec<JobFinish>, Vec<Option<EngineError>>), EngineError> {
         let mut finishes = Vec::with_capacity(items.len());
         // Completions need nothing from the job; failures need its attempt count and backoff,
         // read once here. A concurrent change cannot matter: the lease guard decides.
@@ -181,30 +230,7 @@ impl Engine {
                 None => early.push(Some(EngineError::LeaseLost)),
             }
         }
-        let ids: Vec<JobId> = finishes.iter().map(|f| f.id).collect();
-        let applied = if finishes.is_empty() {
-            Vec::new()
-        } else {
-            self.inner.store.job_finish_many(finishes).await?
-        };
-        let mut applied = applied.into_iter().zip(ids);
-        let mut out = Vec::with_capacity(early.len());
-        for e in early {
-            match e {
-                Some(err) => out.push(Err(err)),
-                None => match applied.next() {
-                    Some((Ok(job), _)) => {
-                        self.after_change(&job);
-                        out.push(Ok(job));
-                    }
-                    Some((Err(e), id)) => out.push(Err(EngineError::from_store(e, job_name(id)))),
-                    None => out.push(Err(EngineError::Unavailable(
-                        "the store returned fewer results than asked".into(),
-                    ))),
-                },
-            }
-        }
-        Ok(out)
+        Ok((finishes, early))
     }
 
     /// Extends a lease; tells the worker whether cancellation was requested.
@@ -235,16 +261,49 @@ impl Engine {
 
     /// Wakes whoever waits on what just happened to this job.
     pub(crate) fn after_change(&self, job: &Job) {
+        self.inner.notifier.publish(job);
+        self.wake_after(job.state, &job.queue, job.ordering_key.is_some());
+    }
+
+    /// Wakes fetchers and the scheduler for a job now in `state`.
+    fn wake_after(&self, state: JobState, queue: &str, keyed: bool) {
         let notifier = &self.inner.notifier;
-        notifier.publish(job);
-        match job.state {
-            JobState::Available => notifier.wake_queue(&job.queue),
+        match state {
+            JobState::Available => notifier.wake_queue(queue),
             JobState::Retryable | JobState::Scheduled => self.inner.scheduler_nudge.notify_one(),
             // A finished head of an ordering key lets the next job of that key be fetched.
-            s if s.is_terminal() && job.ordering_key.is_some() => notifier.wake_queue(&job.queue),
+            s if s.is_terminal() && keyed => notifier.wake_queue(queue),
             _ => {}
         }
     }
+}
+
+/// One result per item in request order: the early error where there is one, else the
+/// store's answer for the next applied item (passed to `applied_ok` when it succeeded).
+fn answer<T>(
+    early: Vec<Option<EngineError>>,
+    applied: Vec<Result<T, StoreError>>,
+    ids: Vec<JobId>,
+    mut applied_ok: impl FnMut(&T),
+) -> Vec<Result<T, EngineError>> {
+    let mut applied = applied.into_iter().zip(ids);
+    let mut out = Vec::with_capacity(early.len());
+    for e in early {
+        match e {
+            Some(err) => out.push(Err(err)),
+            None => match applied.next() {
+                Some((Ok(done), _)) => {
+                    applied_ok(&done);
+                    out.push(Ok(done));
+                }
+                Some((Err(e), id)) => out.push(Err(EngineError::from_store(e, job_name(id)))),
+                None => out.push(Err(EngineError::Unavailable(
+                    "the store returned fewer results than asked".into(),
+                ))),
+            },
+        }
+    }
+    out
 }
 
 fn fail_outcome(

@@ -15,10 +15,10 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Change, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat, JobInsert,
-    JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick,
-    SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
-    TopicEventPrune, TopicPublish, Transition, Upserted,
+    Change, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
+    JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
+    ScheduleClaimTick, SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut,
+    SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Transition, Upserted,
 };
 use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
@@ -67,41 +67,65 @@ impl Metered {
         observe_by_queue(&self.metrics.wait, waits);
     }
 
-    fn count_finishes(
+    /// Counts each applied finish by where its job ended up, and observes its run time.
+    /// `kinds` says, per item, whether the attempt ended with an error and whether it was a
+    /// release (not a run).
+    fn count_finishes<'a>(
         &self,
-        ended_with_error: &[(bool, bool)],
-        results: &[Result<Job, StoreError>],
+        kinds: &[(bool, bool)],
+        ended: impl Iterator<Item = Option<(&'a str, JobState, Option<f64>)>>,
     ) {
         let m = &self.metrics;
         let mut runs = Vec::new();
-        for (&(with_error, released), result) in ended_with_error.iter().zip(results) {
-            let Ok(job) = result else { continue };
+        for (&(with_error, released), ended) in kinds.iter().zip(ended) {
+            let Some((queue, state, run)) = ended else {
+                continue;
+            };
             if with_error {
-                EngineMetrics::inc(&m.failed, &job.queue, 1);
+                EngineMetrics::inc(&m.failed, queue, 1);
             }
-            let family = match job.state {
+            let family = match state {
                 JobState::Completed => &m.completed,
                 JobState::Retryable => &m.retried,
                 JobState::Dead => &m.dead,
                 JobState::Cancelled => &m.cancelled,
                 _ => continue,
             };
-            EngineMetrics::inc(family, &job.queue, 1);
-            if !released && let Some(secs) = run_seconds(job) {
-                runs.push((job.queue.as_str(), secs));
+            EngineMetrics::inc(family, queue, 1);
+            if !released && let Some(secs) = run {
+                runs.push((queue, secs));
             }
         }
         observe_by_queue(&m.run, runs);
     }
 }
 
+/// Per item: whether the attempt ended with an error, and whether it was a release.
+fn finish_kinds(finishes: &[JobFinish]) -> Vec<(bool, bool)> {
+    finishes
+        .iter()
+        .map(|f| match &f.transition {
+            Transition::Retry { .. } | Transition::Dead { .. } => (true, false),
+            Transition::Cancel { error } => (error.is_some(), false),
+            Transition::Complete { .. } => (false, false),
+            Transition::Release => (false, true),
+        })
+        .collect()
+}
+
+fn finish_span(finishes: &[JobFinish]) -> Span {
+    let span = span("job_finish_many");
+    span.record("count", finishes.len());
+    if let [only] = finishes {
+        span.record("job.id", tracing::field::display(only.id));
+    }
+    span
+}
+
 /// Seconds from the attempt's start to its end: `finished_at`, or for a job sent to retry
 /// (which has none) the time its error was recorded.
-fn run_seconds(job: &Job) -> Option<f64> {
-    let end = job
-        .finished_at
-        .or_else(|| job.errors.last().map(|e| e.at))?;
-    Some(seconds_between(job.started_at?, end))
+fn run_seconds(started: Option<Timestamp>, ended: Option<Timestamp>) -> Option<f64> {
+    Some(seconds_between(started?, ended?))
 }
 
 fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
@@ -217,20 +241,8 @@ impl Store for Metered {
         &self,
         finishes: Vec<JobFinish>,
     ) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
-        let span = span("job_finish_many");
-        span.record("count", finishes.len());
-        if let [only] = finishes.as_slice() {
-            span.record("job.id", tracing::field::display(only.id));
-        }
-        let kinds: Vec<(bool, bool)> = finishes
-            .iter()
-            .map(|f| match &f.transition {
-                Transition::Retry { .. } | Transition::Dead { .. } => (true, false),
-                Transition::Cancel { error } => (error.is_some(), false),
-                Transition::Complete { .. } => (false, false),
-                Transition::Release => (false, true),
-            })
-            .collect();
+        let span = finish_span(&finishes);
+        let kinds = finish_kinds(&finishes);
         let results = self
             .call(
                 "job_finish_many",
@@ -238,7 +250,44 @@ impl Store for Metered {
                 self.inner.job_finish_many(finishes),
             )
             .await?;
-        self.count_finishes(&kinds, &results);
+        self.count_finishes(
+            &kinds,
+            results.iter().map(|r| {
+                r.as_ref().ok().map(|job| {
+                    let ended = job.finished_at.or_else(|| job.errors.last().map(|e| e.at));
+                    (
+                        job.queue.as_str(),
+                        job.state,
+                        run_seconds(job.started_at, ended),
+                    )
+                })
+            }),
+        );
+        Ok(results)
+    }
+
+    async fn job_finish_many_brief(
+        &self,
+        finishes: Vec<JobFinish>,
+    ) -> Result<Vec<Result<Finished, StoreError>>, StoreError> {
+        let span = finish_span(&finishes);
+        let kinds = finish_kinds(&finishes);
+        let results = self
+            .call(
+                "job_finish_many",
+                span,
+                self.inner.job_finish_many_brief(finishes),
+            )
+            .await?;
+        self.count_finishes(
+            &kinds,
+            results.iter().map(|r| {
+                r.as_ref().ok().map(|done| {
+                    let run = run_seconds(done.started_at, done.ended_at);
+                    (done.queue.as_str(), done.state, run)
+                })
+            }),
+        );
         Ok(results)
     }
 

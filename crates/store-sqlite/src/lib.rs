@@ -42,10 +42,10 @@ use std::{
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat, JobInsert, JobList,
-    JobPrune, JobRetryDead, Promoted, Published, ScheduleClaimTick, SchedulePut, Store, StoreError,
-    SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled, TopicEventPrune, TopicPublish,
-    Upserted,
+    Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
+    JobInsert, JobList, JobPrune, JobRetryDead, Promoted, Published, ScheduleClaimTick,
+    SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
+    TopicEventPrune, TopicPublish, Upserted,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription, ms_to_timestamp};
 use jiff::Timestamp;
@@ -173,6 +173,15 @@ impl Store for SqliteStore {
         finishes: Vec<JobFinish>,
     ) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
         self.write(move |conn, now| jobs::finish_many(conn, now, finishes))
+            .await
+    }
+
+    /// Plain completions answer from the batch statement itself: no job is read back.
+    async fn job_finish_many_brief(
+        &self,
+        finishes: Vec<JobFinish>,
+    ) -> Result<Vec<Result<Finished, StoreError>>, StoreError> {
+        self.write(move |conn, now| jobs::finish_many_brief(conn, now, finishes))
             .await
     }
 

@@ -6,7 +6,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use buzzer_engine::{EngineConfig, ServiceEvent};
-use buzzer_store::{JobFinish, StoreError, Transition};
+use buzzer_store::{Finished, JobFinish, StoreError, Transition};
 use buzzer_types::{
     BackoffSpec, CompleteRequest, EnqueueRequest, ErrorInput, FailRequest, HeartbeatRequest, Job,
     JobId, JobState, RawValue,
@@ -373,6 +373,86 @@ pub async fn finish_many_answers_per_item<F: StoreFactory>(factory: F) {
 
     assert_eq!(ctx.get(b.id).await.state, JobState::Running);
     assert_eq!(ctx.complete(b).await.state, JobState::Completed);
+}
+
+/// The brief answer (the acknowledgement path) applies exactly what the full one does and
+/// answers each item with where its job ended up: a completion keeps its result's exact text,
+/// a stale token and an unknown id fail alone, a retry answers `retryable` with the time its
+/// error was recorded, and a completed head of an ordering key releases the next job.
+pub async fn finish_many_brief_answers_like_finish_many<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    let keyed = |i: i32| EnqueueRequest {
+        ordering_key: Some("k".into()),
+        ..req(json!({"i": i}))
+    };
+    for i in 0..3 {
+        ctx.put("q", json!({"i": i})).await;
+    }
+    ctx.enqueue("q", keyed(3)).await;
+    let next = ctx.enqueue("q", keyed(4)).await;
+    let jobs = ctx.fetch(&["q"], 10).await;
+    assert_eq!(jobs.len(), 4, "the second keyed job waits for the first");
+    let [a, b, c, head] = [&jobs[0], &jobs[1], &jobs[2], &jobs[3]];
+    let finish = |job: &Job, lease_token: String, transition| JobFinish {
+        id: job.id,
+        lease_token,
+        transition,
+        require_lease_expired: false,
+    };
+    let done = |result: &str| Transition::Complete {
+        result: Some(RawValue::from_string(result.into()).unwrap()),
+    };
+    let results = ctx
+        .store()
+        .job_finish_many_brief(vec![
+            finish(a, token(a), done(r#"{"ok": 1}"#)),
+            finish(b, "stale".into(), Transition::Complete { result: None }),
+            finish(
+                c,
+                token(c),
+                Transition::Retry {
+                    delay_ms: 3_600_000,
+                    error: ErrorInput::new("later"),
+                },
+            ),
+            finish(head, token(head), Transition::Complete { result: None }),
+            JobFinish {
+                id: JobId(987_654_321),
+                ..finish(a, token(a), Transition::Complete { result: None })
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 5, "{results:?}");
+    let stored_a = ctx.get(a.id).await;
+    assert_eq!(results[0].as_ref().ok(), Some(&Finished::of(&stored_a)));
+    assert_eq!(
+        stored_a.result.as_deref().map(RawValue::get),
+        Some(r#"{"ok": 1}"#)
+    );
+    assert!(
+        matches!(&results[1], Err(StoreError::LeaseLost)),
+        "{:?}",
+        results[1]
+    );
+    let retried = ctx.get(c.id).await;
+    assert_eq!(retried.state, JobState::Retryable);
+    assert_eq!(results[2].as_ref().ok(), Some(&Finished::of(&retried)));
+    let stored_head = ctx.get(head.id).await;
+    assert_eq!(results[3].as_ref().ok(), Some(&Finished::of(&stored_head)));
+    assert_eq!(stored_head.ordering_key.as_deref(), Some("k"));
+    assert!(
+        matches!(&results[4], Err(StoreError::NotFound)),
+        "{:?}",
+        results[4]
+    );
+
+    assert_eq!(ctx.get(b.id).await.state, JobState::Running);
+    assert_eq!(
+        ctx.fetch_one("q").await.id,
+        next.id,
+        "the key's next job is released"
+    );
 }
 
 /// A batch of completions only (the throughput path) still answers per item: a good one with

@@ -130,6 +130,7 @@ macro_rules! conformance_tests {
                 second_complete_is_lease_lost,
                 finish_of_unknown_job_is_not_found,
                 finish_many_answers_per_item,
+                finish_many_brief_answers_like_finish_many,
                 finish_many_of_completions_answers_per_item,
                 expired_lease_is_rescued_within_a_second_as_a_failed_attempt,
                 expired_lease_at_max_attempts_goes_dead,

@@ -182,10 +182,10 @@ pub async fn backoff_delays_spread_over_the_whole_jitter_range<F: StoreFactory>(
         })
         .collect();
     let mut delays = Vec::new();
-    for failed in ctx.engine().ack_many(acks).await.unwrap() {
-        let failed = failed.unwrap();
-        assert_eq!(failed.state, JobState::Retryable);
-        delays.push(retry_delay_ms(&failed));
+    for done in ctx.engine().ack_many(acks).await.unwrap() {
+        let done = done.unwrap();
+        assert_eq!(done.state, JobState::Retryable);
+        delays.push(retry_delay_ms(&ctx.get(done.id).await));
     }
     delays.sort_unstable();
     assert!(delays.iter().all(|d| (0..=1_000).contains(d)), "{delays:?}");

@@ -76,6 +76,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         finishes: Vec<JobFinish>,
     ) -> Result<Vec<Result<Job, StoreError>>, StoreError>;
 
+    /// [`job_finish_many`](Store::job_finish_many), answering each item with where its job
+    /// ended up instead of the whole job: the acknowledgement path needs no more, and a store
+    /// that would have to read each job back to answer with it can skip that read.
+    async fn job_finish_many_brief(
+        &self,
+        finishes: Vec<JobFinish>,
+    ) -> Result<Vec<Result<Finished, StoreError>>, StoreError> {
+        Ok(self
+            .job_finish_many(finishes)
+            .await?
+            .into_iter()
+            .map(|r| r.map(|job| Finished::of(&job)))
+            .collect())
+    }
+
     /// Extends a lease by `lease_ms` from now and records progress, if the token still holds.
     async fn job_heartbeat(&self, params: JobHeartbeat) -> Result<Heartbeat, StoreError>;
 

@@ -1,4 +1,5 @@
 use buzzer_types::{Backoff, ErrorInput, Job, JobId, JobState, RawValue};
+use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 /// One job to insert. The engine has already validated it and filled in defaults.
@@ -67,6 +68,33 @@ pub struct JobFinish {
     /// The rescuer's guard: only apply if the lease has expired by the store's clock, so a
     /// heartbeat that just extended it wins.
     pub require_lease_expired: bool,
+}
+
+/// Where a finished attempt left its job, without the rest of the job: what
+/// [`Store::job_finish_many_brief`](crate::Store::job_finish_many_brief) answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub id: JobId,
+    pub queue: String,
+    pub state: JobState,
+    pub ordering_key: Option<String>,
+    /// When the attempt started and ended (`finished_at`, or for a retry the time its error
+    /// was recorded), for the run-time histogram.
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+impl Finished {
+    pub fn of(job: &Job) -> Finished {
+        Finished {
+            id: job.id,
+            queue: job.queue.clone(),
+            state: job.state,
+            ordering_key: job.ordering_key.clone(),
+            started_at: job.started_at,
+            ended_at: job.finished_at.or_else(|| job.errors.last().map(|e| e.at)),
+        }
+    }
 }
 
 /// Where a finished attempt takes the job. The engine decides (retry policy, attempts left);

@@ -124,7 +124,7 @@ impl Transport for Embedded {
             .into_iter()
             .map(|f| (f.id, f.lease_token, f.outcome))
             .collect();
-        let results = self.engine.finish_many(items).await?;
+        let results = self.engine.finish_many_brief(items).await?;
         Ok(results
             .into_iter()
             .map(|r| r.map(drop).map_err(Error::from))

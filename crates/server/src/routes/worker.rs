@@ -77,10 +77,10 @@ pub(crate) async fn acks(
         .into_iter()
         .zip(outcomes)
         .map(|(id, outcome)| match outcome {
-            Ok(job) => AckResult {
+            Ok(done) => AckResult {
                 id,
                 status: StatusCode::OK.as_u16(),
-                state: Some(job.state),
+                state: Some(done.state),
                 error: None,
             },
             Err(e) => {

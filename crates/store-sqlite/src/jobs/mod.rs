@@ -11,7 +11,7 @@ mod ordering;
 mod read;
 
 pub(crate) use fetch::fetch;
-pub(crate) use finish::{finish_many, heartbeat};
+pub(crate) use finish::{finish_many, finish_many_brief, heartbeat};
 pub(crate) use insert::insert_many;
 pub(crate) use maintain::{promote_due, prune};
 pub(crate) use operator::{cancel, delete, retry, retry_dead};
