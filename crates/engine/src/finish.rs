@@ -188,9 +188,18 @@ impl Engine {
         } else {
             self.inner.store.job_finish_many_brief(finishes).await?
         };
-        Ok(answer(early, applied, ids, |done| {
+        let results = answer(early, applied, ids, |done| {
             self.wake_after(done.state, &done.queue, done.ordering_key.is_some());
-        }))
+        });
+        // A watch taken while the batch ran read the job before this commit and waits for
+        // the change: read it now and send it. One taken later reads the job as committed.
+        let done = results.iter().filter_map(|r| r.as_ref().ok().map(|d| d.id));
+        for id in self.inner.notifier.watched_ids(done) {
+            if let Some(job) = self.inner.store.job_get(id).await? {
+                self.inner.notifier.publish(&job);
+            }
+        }
+        Ok(results)
     }
 
     /// Turns each outcome into the store's transition; `early` holds, per item, the error
