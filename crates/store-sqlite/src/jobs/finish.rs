@@ -31,7 +31,7 @@ pub(crate) fn finish_many(
         .into_iter()
         .map(|a| match a {
             Applied::Completed(done) => jobs.remove(&done.id.0).ok_or(StoreError::NotFound),
-            Applied::Other(r) => r,
+            Applied::Other(r) => *r,
         })
         .collect())
 }
@@ -55,8 +55,8 @@ pub(crate) fn finish_many_brief(
 enum Applied {
     /// A plain completion of the batch statement.
     Completed(Finished),
-    /// Any other item, answered by [`finish_one`].
-    Other(Result<Job, StoreError>),
+    /// Any other item, answered by [`finish_one`] (boxed: rare, and a job is large).
+    Other(Box<Result<Job, StoreError>>),
 }
 
 /// Applies each finish on its own terms: one lost lease fails only its item.
@@ -82,11 +82,11 @@ fn apply(conn: &Connection, now: i64, finishes: Vec<JobFinish>) -> Result<Vec<Ap
         complete_batch(conn, now, batch, &mut results)?;
     }
     for (i, finish) in slow {
-        results[i] = Some(Applied::Other(finish_one(conn, now, finish)?));
+        results[i] = Some(Applied::Other(Box::new(finish_one(conn, now, finish)?)));
     }
     Ok(results
         .into_iter()
-        .map(|r| r.unwrap_or(Applied::Other(Err(StoreError::NotFound))))
+        .map(|r| r.unwrap_or_else(|| Applied::Other(Box::new(Err(StoreError::NotFound)))))
         .collect())
 }
 
@@ -142,8 +142,10 @@ fn complete_batch(
                 Applied::Completed(done)
             }
             // The guard failed: tell a lost lease from a missing job.
-            None if exists(conn, finish.id)? => Applied::Other(Err(StoreError::LeaseLost)),
-            None => Applied::Other(Err(StoreError::NotFound)),
+            None if exists(conn, finish.id)? => {
+                Applied::Other(Box::new(Err(StoreError::LeaseLost)))
+            }
+            None => Applied::Other(Box::new(Err(StoreError::NotFound))),
         });
     }
     Ok(())
