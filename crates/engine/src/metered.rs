@@ -67,6 +67,19 @@ impl Metered {
         observe_by_queue(&self.metrics.wait, waits);
     }
 
+    /// Runs a batch of finishes and counts what each applied item ended as.
+    async fn finish_counted<T>(
+        &self,
+        span: Span,
+        kinds: Vec<(bool, bool)>,
+        call: impl Future<Output = Result<Vec<Result<T, StoreError>>, StoreError>>,
+        ended: fn(&T) -> (&str, JobState, Option<f64>),
+    ) -> Result<Vec<Result<T, StoreError>>, StoreError> {
+        let results = self.call("job_finish_many", span, call).await?;
+        self.count_finishes(&kinds, results.iter().map(|r| r.as_ref().ok().map(ended)));
+        Ok(results)
+    }
+
     /// Counts each applied finish by where its job ended up, and observes its run time.
     /// `kinds` says, per item, whether the attempt ended with an error and whether it was a
     /// release (not a run).
@@ -111,6 +124,17 @@ fn finish_kinds(finishes: &[JobFinish]) -> Vec<(bool, bool)> {
             Transition::Release => (false, true),
         })
         .collect()
+}
+
+/// A finished job's queue, state and run time, for [`Metered::count_finishes`].
+fn job_ended(job: &Job) -> (&str, JobState, Option<f64>) {
+    let ended = job.finished_at.or_else(|| job.errors.last().map(|e| e.at));
+    (&job.queue, job.state, run_seconds(job.started_at, ended))
+}
+
+fn finished_ended(done: &Finished) -> (&str, JobState, Option<f64>) {
+    let run = run_seconds(done.started_at, done.ended_at);
+    (&done.queue, done.state, run)
 }
 
 fn finish_span(finishes: &[JobFinish]) -> Span {
@@ -241,54 +265,18 @@ impl Store for Metered {
         &self,
         finishes: Vec<JobFinish>,
     ) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
-        let span = finish_span(&finishes);
-        let kinds = finish_kinds(&finishes);
-        let results = self
-            .call(
-                "job_finish_many",
-                span,
-                self.inner.job_finish_many(finishes),
-            )
-            .await?;
-        self.count_finishes(
-            &kinds,
-            results.iter().map(|r| {
-                r.as_ref().ok().map(|job| {
-                    let ended = job.finished_at.or_else(|| job.errors.last().map(|e| e.at));
-                    (
-                        job.queue.as_str(),
-                        job.state,
-                        run_seconds(job.started_at, ended),
-                    )
-                })
-            }),
-        );
-        Ok(results)
+        let (span, kinds) = (finish_span(&finishes), finish_kinds(&finishes));
+        self.finish_counted(span, kinds, self.inner.job_finish_many(finishes), job_ended)
+            .await
     }
 
     async fn job_finish_many_brief(
         &self,
         finishes: Vec<JobFinish>,
     ) -> Result<Vec<Result<Finished, StoreError>>, StoreError> {
-        let span = finish_span(&finishes);
-        let kinds = finish_kinds(&finishes);
-        let results = self
-            .call(
-                "job_finish_many",
-                span,
-                self.inner.job_finish_many_brief(finishes),
-            )
-            .await?;
-        self.count_finishes(
-            &kinds,
-            results.iter().map(|r| {
-                r.as_ref().ok().map(|done| {
-                    let run = run_seconds(done.started_at, done.ended_at);
-                    (done.queue.as_str(), done.state, run)
-                })
-            }),
-        );
-        Ok(results)
+        let (span, kinds) = (finish_span(&finishes), finish_kinds(&finishes));
+        let call = self.inner.job_finish_many_brief(finishes);
+        self.finish_counted(span, kinds, call, finished_ended).await
     }
 
     async fn job_heartbeat(&self, params: JobHeartbeat) -> Result<Heartbeat, StoreError> {
