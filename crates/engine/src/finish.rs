@@ -194,9 +194,16 @@ impl Engine {
         // A watch taken while the batch ran read the job before this commit and waits for
         // the change: read it now and send it. One taken later reads the job as committed.
         let done = results.iter().filter_map(|r| r.as_ref().ok().map(|d| d.id));
+        // The acknowledgements are committed whatever happens here, so a failed read must not
+        // fail them: the watcher reads the job again when its wait runs out.
         for id in self.inner.notifier.watched_ids(done) {
-            if let Some(job) = self.inner.store.job_get(id).await? {
-                self.inner.notifier.publish(&job);
+            match self.inner.store.job_get(id).await {
+                Ok(Some(job)) => self.inner.notifier.publish(&job),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(
+                    job = %id, %error,
+                    "a watcher of a finished job was not sent the change; it reads the job later"
+                ),
             }
         }
         Ok(results)
