@@ -322,6 +322,16 @@ pub async fn finish_of_unknown_job_is_not_found<F: StoreFactory>(factory: F) {
     assert_not_found(ctx.engine().fail(unknown, fail).await, "fail");
 }
 
+/// A worker's finish of `job` under `lease_token`.
+fn finish(job: &Job, lease_token: String, transition: Transition) -> JobFinish {
+    JobFinish {
+        id: job.id,
+        lease_token,
+        transition,
+        require_lease_expired: false,
+    }
+}
+
 /// One store call with a good, a stale, a failing and an unknown item: each gets its own
 /// answer, and the good ones apply.
 pub async fn finish_many_answers_per_item<F: StoreFactory>(factory: F) {
@@ -331,12 +341,6 @@ pub async fn finish_many_answers_per_item<F: StoreFactory>(factory: F) {
     }
     let jobs = ctx.fetch(&["q"], 3).await;
     let [a, b, c] = [&jobs[0], &jobs[1], &jobs[2]];
-    let finish = |job: &Job, lease_token: String, transition| JobFinish {
-        id: job.id,
-        lease_token,
-        transition,
-        require_lease_expired: false,
-    };
     let results = ctx
         .store()
         .job_finish_many(vec![
@@ -393,12 +397,6 @@ pub async fn finish_many_brief_answers_like_finish_many<F: StoreFactory>(factory
     let jobs = ctx.fetch(&["q"], 10).await;
     assert_eq!(jobs.len(), 4, "the second keyed job waits for the first");
     let [a, b, c, head] = [&jobs[0], &jobs[1], &jobs[2], &jobs[3]];
-    let finish = |job: &Job, lease_token: String, transition| JobFinish {
-        id: job.id,
-        lease_token,
-        transition,
-        require_lease_expired: false,
-    };
     let done = |result: &str| Transition::Complete {
         result: Some(RawValue::from_string(result.into()).unwrap()),
     };
