@@ -2,6 +2,7 @@
 //! to it (the writer's, inside its group transaction, or a reader's) and takes the store's
 //! `now` in milliseconds from the caller, so one command sees one instant.
 
+mod complete;
 mod fetch;
 mod finish;
 mod insert;
@@ -10,8 +11,9 @@ mod operator;
 mod ordering;
 mod read;
 
+pub(crate) use complete::{finish_many, finish_many_brief};
 pub(crate) use fetch::fetch;
-pub(crate) use finish::{finish_many, finish_many_brief, heartbeat};
+pub(crate) use finish::heartbeat;
 pub(crate) use insert::insert_many;
 pub(crate) use maintain::{promote_due, prune};
 pub(crate) use operator::{cancel, delete, retry, retry_dead};

@@ -113,7 +113,7 @@ fn batch_lease_and_complete_look_jobs_up_by_id() {
     assert_uses(fetch::LEASE, "USING INTEGER PRIMARY KEY (rowid=?)");
     assert_uses(fetch::LEASE_BEST, "USING INTEGER PRIMARY KEY (rowid=?)");
     assert_uses(
-        super::finish::COMPLETE_BATCH,
+        super::complete::COMPLETE_BATCH,
         "USING INTEGER PRIMARY KEY (rowid=?)",
     );
 }

@@ -1,0 +1,152 @@
+//! Batches of finishes: plain completions in one statement, the rest one by one.
+
+use std::collections::{HashMap, HashSet};
+
+use buzzer_store::{Finished, JobFinish, StoreError, Transition};
+use buzzer_types::{Job, JobId, JobState, ms_to_timestamp};
+use rusqlite::{Connection, params};
+
+use super::{
+    finish::{SET_RESULT, exists, finish_one},
+    ordering, rows,
+};
+use crate::{error::Error, row};
+
+/// Applies each finish and answers each item with its job, read back whole.
+pub(crate) fn finish_many(
+    conn: &Connection,
+    now: i64,
+    finishes: Vec<JobFinish>,
+) -> Result<Vec<Result<Job, StoreError>>, Error> {
+    let applied = apply(conn, now, finishes)?;
+    let ids: Vec<i64> = applied
+        .iter()
+        .filter_map(|a| match a {
+            Applied::Completed(done) => Some(done.id.0),
+            Applied::Other(_) => None,
+        })
+        .collect();
+    let mut jobs: HashMap<i64, Job> = rows::by_ids(conn, &ids, row::job)?
+        .into_iter()
+        .map(|j| (j.id.0, j))
+        .collect();
+    Ok(applied
+        .into_iter()
+        .map(|a| match a {
+            Applied::Completed(done) => jobs.remove(&done.id.0).ok_or(StoreError::NotFound),
+            Applied::Other(r) => *r,
+        })
+        .collect())
+}
+
+/// Applies each finish and answers each item with where its job ended up: a batch of plain
+/// completions reads nothing back.
+pub(crate) fn finish_many_brief(
+    conn: &Connection,
+    now: i64,
+    finishes: Vec<JobFinish>,
+) -> Result<Vec<Result<Finished, StoreError>>, Error> {
+    Ok(apply(conn, now, finishes)?
+        .into_iter()
+        .map(|a| match a {
+            Applied::Completed(done) => Ok(done),
+            Applied::Other(r) => r.map(|job| Finished::of(&job)),
+        })
+        .collect())
+}
+
+enum Applied {
+    /// A plain completion of the batch statement.
+    Completed(Finished),
+    /// Any other item, answered by [`finish_one`] (boxed: rare, and a job is large).
+    Other(Box<Result<Job, StoreError>>),
+}
+
+/// Applies each finish on its own terms: one lost lease fails only its item.
+///
+/// Plain completions, the throughput path, go through one statement for the whole batch; the
+/// rest (failures, the rescuer's guarded finishes, a job named twice) one by one.
+fn apply(conn: &Connection, now: i64, finishes: Vec<JobFinish>) -> Result<Vec<Applied>, Error> {
+    let mut results: Vec<Option<Applied>> = Vec::with_capacity(finishes.len());
+    let mut batch = Vec::new();
+    let mut slow = Vec::new();
+    let mut seen = HashSet::with_capacity(finishes.len());
+    for (i, finish) in finishes.into_iter().enumerate() {
+        results.push(None);
+        let plain = matches!(finish.transition, Transition::Complete { .. })
+            && !finish.require_lease_expired;
+        if plain && seen.insert(finish.id) {
+            batch.push((i, finish));
+        } else {
+            slow.push((i, finish));
+        }
+    }
+    if !batch.is_empty() {
+        complete_batch(conn, now, batch, &mut results)?;
+    }
+    for (i, finish) in slow {
+        results[i] = Some(Applied::Other(Box::new(finish_one(conn, now, finish)?)));
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Applied::Other(Box::new(Err(StoreError::NotFound)))))
+        .collect())
+}
+
+/// Completes `[[id, token], …]` in one statement; the lease guard is in its WHERE.
+pub(super) const COMPLETE_BATCH: &str = "UPDATE jobs SET state = 'completed', finished_at = ?2, \
+     lease_token = NULL, lease_expires_at = NULL \
+     FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS token FROM json_each(?1)) AS done \
+     WHERE jobs.id = done.job_id AND jobs.state = 'running' AND jobs.lease_token = done.token \
+     RETURNING jobs.id, jobs.queue, jobs.ordering_key, jobs.started_at";
+
+/// Fills `results[i]` for each `(i, finish)` of the batch.
+fn complete_batch(
+    conn: &Connection,
+    now: i64,
+    batch: Vec<(usize, JobFinish)>,
+    results: &mut [Option<Applied>],
+) -> Result<(), Error> {
+    let items: Vec<(i64, &str)> = batch
+        .iter()
+        .map(|(_, f)| (f.id.0, f.lease_token.as_str()))
+        .collect();
+    let ended_at = Some(ms_to_timestamp(now));
+    let mut completed: HashMap<i64, Finished> = conn
+        .prepare_cached(COMPLETE_BATCH)?
+        .query_map(params![serde_json::to_string(&items)?, now], |r| {
+            Ok(Finished {
+                id: JobId(r.get(0)?),
+                queue: r.get(1)?,
+                state: JobState::Completed,
+                ordering_key: r.get(2)?,
+                started_at: r.get::<_, Option<i64>>(3)?.map(ms_to_timestamp),
+                ended_at,
+            })
+        })?
+        .map(|done| done.map(|d| (d.id.0, d)))
+        .collect::<rusqlite::Result<_>>()?;
+    for (i, finish) in batch {
+        results[i] = Some(match completed.remove(&finish.id.0) {
+            Some(done) => {
+                if let Transition::Complete {
+                    result: Some(result),
+                } = &finish.transition
+                {
+                    conn.prepare_cached(SET_RESULT)?
+                        .execute(params![finish.id.0, result.get()])?;
+                }
+                if let Some(key) = &done.ordering_key {
+                    ordering::release_next(conn, &done.queue, key)?;
+                }
+                Applied::Completed(done)
+            }
+            // The guard failed: tell a lost lease from a missing job.
+            None if exists(conn, finish.id)? => {
+                Applied::Other(Box::new(Err(StoreError::LeaseLost)))
+            }
+            None => Applied::Other(Box::new(Err(StoreError::NotFound))),
+        });
+    }
+    Ok(())
+}
