@@ -7,7 +7,7 @@ use buzzer_types::{Job, JobId, JobState, ms_to_timestamp};
 use rusqlite::{Connection, params};
 
 use super::{
-    finish::{SET_RESULT, exists, finish_one},
+    finish::{exists, finish_one},
     ordering, rows,
 };
 use crate::{error::Error, row};
@@ -100,6 +100,12 @@ pub(super) const COMPLETE_BATCH: &str = "UPDATE jobs SET state = 'completed', fi
      WHERE jobs.id = done.job_id AND jobs.state = 'running' AND jobs.lease_token = done.token \
      RETURNING jobs.id, jobs.queue, jobs.ordering_key, jobs.started_at";
 
+/// Sets `[[id, result text], …]`; the result travels as a JSON string, so `->>` hands back the
+/// client's exact text.
+pub(super) const SET_RESULTS: &str = "UPDATE job_bodies SET result = done.result \
+     FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS result FROM json_each(?1)) AS done \
+     WHERE job_bodies.id = done.job_id";
+
 /// Fills `results[i]` for each `(i, finish)` of the batch.
 fn complete_batch(
     conn: &Connection,
@@ -126,16 +132,24 @@ fn complete_batch(
         })?
         .map(|done| done.map(|d| (d.id.0, d)))
         .collect::<rusqlite::Result<_>>()?;
+    // Results go into the bodies in one statement too, and only the completed jobs' ones.
+    let with_result: Vec<(i64, &str)> = batch
+        .iter()
+        .filter(|(_, f)| completed.contains_key(&f.id.0))
+        .filter_map(|(_, f)| match &f.transition {
+            Transition::Complete {
+                result: Some(result),
+            } => Some((f.id.0, result.get())),
+            _ => None,
+        })
+        .collect();
+    if !with_result.is_empty() {
+        conn.prepare_cached(SET_RESULTS)?
+            .execute([serde_json::to_string(&with_result)?])?;
+    }
     for (i, finish) in batch {
         results[i] = Some(match completed.remove(&finish.id.0) {
             Some(done) => {
-                if let Transition::Complete {
-                    result: Some(result),
-                } = &finish.transition
-                {
-                    conn.prepare_cached(SET_RESULT)?
-                        .execute(params![finish.id.0, result.get()])?;
-                }
                 if let Some(key) = &done.ordering_key {
                     ordering::release_next(conn, &done.queue, key)?;
                 }
