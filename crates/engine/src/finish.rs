@@ -150,14 +150,13 @@ impl Engine {
         &self,
         items: Vec<(JobId, String, Outcome)>,
     ) -> Result<Vec<Result<Job, EngineError>>, EngineError> {
-        let (finishes, early) = self.settle(items).await?;
-        let ids: Vec<JobId> = finishes.iter().map(|f| f.id).collect();
-        let applied = if finishes.is_empty() {
-            Vec::new()
-        } else {
-            self.inner.store.job_finish_many(finishes).await?
-        };
-        Ok(answer(early, applied, ids, |job| self.after_change(job)))
+        let store = &self.inner.store;
+        self.apply(
+            items,
+            |f| store.job_finish_many(f),
+            |job| self.after_change(job),
+        )
+        .await
     }
 
     /// [`finish_many`](Engine::finish_many) for callers that need only where each job ended
@@ -181,16 +180,13 @@ impl Engine {
                 .map(|r| r.map(|job| Finished::of(&job)))
                 .collect());
         }
-        let (finishes, early) = self.settle(items).await?;
-        let ids: Vec<JobId> = finishes.iter().map(|f| f.id).collect();
-        let applied = if finishes.is_empty() {
-            Vec::new()
-        } else {
-            self.inner.store.job_finish_many_brief(finishes).await?
-        };
-        let results = answer(early, applied, ids, |done| {
+        let store = &self.inner.store;
+        let wake = |done: &Finished| {
             self.wake_after(done.state, &done.queue, done.ordering_key.is_some());
-        });
+        };
+        let results = self
+            .apply(items, |f| store.job_finish_many_brief(f), wake)
+            .await?;
         // A watch taken while the batch ran read the job before this commit and waits for
         // the change: read it now and send it. One taken later reads the job as committed.
         let done = results.iter().filter_map(|r| r.as_ref().ok().map(|d| d.id));
@@ -207,6 +203,28 @@ impl Engine {
             }
         }
         Ok(results)
+    }
+
+    /// Settles the outcomes, applies them with `store_call` (skipped when nothing is left to
+    /// apply), and answers per item in request order, passing each applied item to
+    /// `applied_ok`.
+    async fn apply<T, Fut>(
+        &self,
+        items: Vec<(JobId, String, Outcome)>,
+        store_call: impl FnOnce(Vec<JobFinish>) -> Fut,
+        applied_ok: impl FnMut(&T),
+    ) -> Result<Vec<Result<T, EngineError>>, EngineError>
+    where
+        Fut: Future<Output = Result<Vec<Result<T, StoreError>>, StoreError>>,
+    {
+        let (finishes, early) = self.settle(items).await?;
+        let ids: Vec<JobId> = finishes.iter().map(|f| f.id).collect();
+        let applied = if finishes.is_empty() {
+            Vec::new()
+        } else {
+            store_call(finishes).await?
+        };
+        Ok(answer(early, applied, ids, applied_ok))
     }
 
     /// Turns each outcome into the store's transition; `early` holds, per item, the error
