@@ -44,6 +44,20 @@ fn expected_indexes(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// A migrated schema filled by [`production_like`], and a client whose search path is it.
+/// The schema is dropped with the returned guard.
+async fn production_schema() -> (Schema, Client) {
+    let schema = Schema::create().await;
+    drop(schema.store().await); // migrates
+    let client = common::connect(&schema.url).await;
+    client
+        .batch_execute(&format!("SET search_path = {}", schema.name))
+        .await
+        .unwrap();
+    production_like(&client).await;
+    (schema, client)
+}
+
 /// 50,000 completed, 2,000 dead, 5,000 scheduled, 200 available (some keyed and blocked),
 /// 100 running; then ANALYZE, as autovacuum would.
 async fn production_like(client: &Client) {
@@ -94,14 +108,7 @@ async fn plan(client: &Client, name: &str, sql: &str, generic: bool) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hot_statement_uses_its_partial_index_and_never_scans_the_jobs() {
     require_postgres!();
-    let schema = Schema::create().await;
-    drop(schema.store().await); // migrates
-    let client = common::connect(&schema.url).await;
-    client
-        .batch_execute(&format!("SET search_path = {}", schema.name))
-        .await
-        .unwrap();
-    production_like(&client).await;
+    let (_schema, client) = production_schema().await;
     for (name, sql) in hot_statements() {
         for generic in [false, true] {
             if generic && name == "complete_many" {
@@ -154,14 +161,7 @@ fn read_indexes(name: &str) -> &'static [&'static [&'static str]] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operator_read_walks_the_indexes_of_its_states() {
     require_postgres!();
-    let schema = Schema::create().await;
-    drop(schema.store().await); // migrates
-    let client = common::connect(&schema.url).await;
-    client
-        .batch_execute(&format!("SET search_path = {}", schema.name))
-        .await
-        .unwrap();
-    production_like(&client).await;
+    let (_schema, client) = production_schema().await;
     client
         .batch_execute(
             "INSERT INTO buzzer_jobs (queue, state, payload, priority, max_attempts,
