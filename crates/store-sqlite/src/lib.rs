@@ -55,7 +55,12 @@ pub use error::OpenError;
 pub use options::{SqliteOptions, Synchronous};
 pub use writer::WriterStats;
 
-use crate::{clock::Clock, error::Error, readers::Readers, writer::Writer};
+use crate::{
+    clock::Clock,
+    error::Error,
+    readers::Readers,
+    writer::{SyncFn, Writer},
+};
 
 /// The SQLite [`Store`]. Open one per database file and share it (e.g. in an `Arc`); a second
 /// open of the same file, in this process or another, fails while this one is open.
@@ -97,7 +102,12 @@ impl SqliteStore {
         let path = path.as_ref();
         let opened = open::open(path, &opts)?;
         let clock = Arc::new(Clock::default());
-        let writer = Writer::spawn(opened.writer, Arc::clone(&clock)).map_err(|e| {
+        let wal = opened.wal;
+        let sync: Option<SyncFn> = match opts.synchronous {
+            Synchronous::Full => Some(Box::new(move || wal.sync_data())),
+            Synchronous::Normal => None,
+        };
+        let writer = Writer::spawn(opened.writer, Arc::clone(&clock), sync).map_err(|e| {
             OpenError::new(path, format!("cannot start the writer thread: {e}")).into_store()
         })?;
         tracing::debug!(path = %path.display(), synchronous = ?opts.synchronous, "SQLite store open");

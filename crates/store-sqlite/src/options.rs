@@ -34,7 +34,8 @@ impl Default for SqliteOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Synchronous {
     /// Every commit is fsynced before the caller hears "done": an acknowledged change survives
-    /// a process crash and a power loss or OS crash. One fsync per group commit.
+    /// a process crash and a power loss or OS crash. The fsync runs on its own thread while
+    /// the writer commits the next group, and one fsync covers every group committed before it.
     #[default]
     Full,
     /// Commits are written to the WAL but fsynced only at checkpoints. A process crash
@@ -42,13 +43,4 @@ pub enum Synchronous {
     /// **power loss or OS crash can lose the last transactions that were acknowledged** (the
     /// database itself stays consistent). Faster on disks with slow fsync.
     Normal,
-}
-
-impl Synchronous {
-    pub(crate) fn pragma_value(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
 }

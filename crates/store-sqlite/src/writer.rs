@@ -5,6 +5,8 @@
 //! each (a failing command rolls back only itself), commits once (one fsync for the whole
 //! group), and only then answers every caller. Under load, groups grow and fsyncs are shared;
 //! alone, a command commits at once. No caller hears "done" before its change is durable.
+//! With [`SyncFn`] given, the fsync runs on a second thread (see [`sync`]) while this one
+//! runs the next group.
 
 use std::{
     sync::{
@@ -24,6 +26,10 @@ use crate::{
     error::{Error, closed},
 };
 
+mod sync;
+pub(crate) use sync::SyncFn;
+use sync::{Broken, Group, Syncer, fail_all};
+
 /// The most commands one transaction takes, so one group's latency stays bounded while a
 /// flood is queued behind it.
 const MAX_GROUP: usize = 512;
@@ -37,6 +43,9 @@ pub struct WriterStats {
     pub commits: u64,
     /// Groups whose transaction failed as a whole (each of their commands got the error).
     pub failed_groups: u64,
+    /// fsyncs of the WAL by the sync thread. Fewer than `commits` means one sync covered
+    /// several groups; 0 when the store does not wait for the disk.
+    pub syncs: u64,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +53,7 @@ struct Counters {
     commands: AtomicU64,
     commits: AtomicU64,
     failed_groups: AtomicU64,
+    syncs: AtomicU64,
 }
 
 /// A unit of work on the write connection, with the caller waiting for its answer.
@@ -108,13 +118,24 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(conn: Connection, clock: Arc<Clock>) -> std::io::Result<Writer> {
+    /// Starts the writer on `conn`. With `sync`, callers are answered only after it has run
+    /// once their group committed (the connection then commits without syncing itself);
+    /// without, as soon as the commit returns.
+    pub(crate) fn spawn(
+        conn: Connection,
+        clock: Arc<Clock>,
+        sync: Option<SyncFn>,
+    ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let broken = Broken::default();
+        let syncer = sync
+            .map(|sync| Syncer::spawn(sync, Arc::clone(&counters), Arc::clone(&broken)))
+            .transpose()?;
         let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("buzzer-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &clock, &thread_counters))?;
+            .spawn(move || run(conn, rx, &clock, &thread_counters, syncer, &broken))?;
         Ok(Writer {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -171,6 +192,7 @@ impl Writer {
             commands: self.counters.commands.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
             failed_groups: self.counters.failed_groups.load(Ordering::Relaxed),
+            syncs: self.counters.syncs.load(Ordering::Relaxed),
         }
     }
 }
@@ -191,10 +213,17 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, clock: &Clock, counters: &Counters) {
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Command>>,
+    clock: &Clock,
+    counters: &Counters,
+    syncer: Option<Syncer>,
+    broken: &Broken,
+) {
     // `recv` fails only once every sender is gone and the queue is empty: close drains first.
     while let Ok(first) = rx.recv() {
-        let mut group = Vec::with_capacity(16);
+        let mut group: Group = Vec::with_capacity(16);
         group.push(first);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -202,13 +231,23 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, clock: &Clock, co
                 Err(_) => break,
             }
         }
+        if let Some(cause) = broken.get() {
+            fail_all(
+                vec![group],
+                &format!("the store stopped writing after a failed sync: {cause}"),
+            );
+            continue;
+        }
         counters
             .commands
             .fetch_add(group.len() as u64, Ordering::Relaxed);
         match run_group(&conn, &mut group, clock) {
             Ok(()) => {
                 counters.commits.fetch_add(1, Ordering::Relaxed);
-                group.into_iter().for_each(|c| c.reply());
+                match &syncer {
+                    Some(syncer) => syncer.push(group),
+                    None => group.into_iter().for_each(|c| c.reply()),
+                }
             }
             Err(e) => {
                 counters.failed_groups.fetch_add(1, Ordering::Relaxed);
@@ -226,6 +265,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, clock: &Clock, co
                 }
             }
         }
+    }
+    if let Some(syncer) = syncer {
+        syncer.finish();
     }
     // Fold the WAL into the database so the next open starts from a small WAL.
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
@@ -257,5 +299,7 @@ fn run_group(
     Ok(())
 }
 
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@
 mod common;
 
 use buzzer_store::{Store, StoreError};
-use buzzer_store_sqlite::{SqliteOptions, SqliteStore};
+use buzzer_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 fn open_err(path: &std::path::Path) -> (StoreError, String) {
     let err = SqliteStore::open(path, SqliteOptions::default()).unwrap_err();
@@ -148,4 +148,21 @@ async fn what_was_acknowledged_is_there_after_reopening() {
             .available,
         2
     );
+}
+
+/// `Full` answers only after the sync thread has fsynced the WAL; `Normal` never waits for it.
+#[tokio::test]
+async fn a_full_store_syncs_the_wal_before_it_answers() {
+    for (synchronous, syncs) in [(Synchronous::Full, true), (Synchronous::Normal, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteOptions {
+            synchronous,
+            ..SqliteOptions::default()
+        };
+        let s = SqliteStore::open(dir.path().join("buzzer.db"), opts).unwrap();
+        s.job_insert_many(vec![common::job("q")]).await.unwrap();
+        let stats = s.stats();
+        assert_eq!(stats.syncs > 0, syncs, "{synchronous:?}: {stats:?}");
+        assert!(stats.syncs <= stats.commits, "{stats:?}");
+    }
 }

@@ -2,15 +2,19 @@ use std::{sync::mpsc as std_mpsc, time::Duration};
 
 use super::*;
 
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
-    writer: Arc<Writer>,
+    pub(super) path: std::path::PathBuf,
+    pub(super) writer: Arc<Writer>,
+}
+
+fn fixture() -> Fixture {
+    fixture_with(None)
 }
 
 /// A writer over a scratch table `t(x)`; `foreign_keys` on so a test can make COMMIT fail
 /// with a deferred constraint.
-fn fixture() -> Fixture {
+pub(super) fn fixture_with(sync: Option<SyncFn>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.db");
     let conn = Connection::open(&path).unwrap();
@@ -21,7 +25,7 @@ fn fixture() -> Fixture {
          CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
     )
     .unwrap();
-    let writer = Arc::new(Writer::spawn(conn, Arc::new(Clock::default())).unwrap());
+    let writer = Arc::new(Writer::spawn(conn, Arc::new(Clock::default()), sync).unwrap());
     Fixture {
         _dir: dir,
         path,
@@ -29,7 +33,7 @@ fn fixture() -> Fixture {
     }
 }
 
-fn committed(path: &std::path::Path) -> Vec<i64> {
+pub(super) fn committed(path: &std::path::Path) -> Vec<i64> {
     let conn = Connection::open(path).unwrap();
     let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
     stmt.query_map([], |r| r.get(0))
@@ -57,7 +61,10 @@ async fn hold(writer: &Arc<Writer>) -> (std_mpsc::Sender<()>, tokio::task::JoinH
     (release_tx, task)
 }
 
-fn insert(writer: &Arc<Writer>, x: i64) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+pub(super) fn insert(
+    writer: &Arc<Writer>,
+    x: i64,
+) -> tokio::task::JoinHandle<Result<(), StoreError>> {
     let w = Arc::clone(writer);
     tokio::spawn(async move {
         w.submit(move |conn, _| {
@@ -69,7 +76,7 @@ fn insert(writer: &Arc<Writer>, x: i64) -> tokio::task::JoinHandle<Result<(), St
 }
 
 /// Lets spawned tasks run up to their send.
-async fn settle() {
+pub(super) async fn settle() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 

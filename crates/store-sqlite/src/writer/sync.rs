@@ -1,0 +1,110 @@
+//! The sync stage: makes committed groups durable, then answers their callers.
+//!
+//! SQLite's `synchronous=FULL` fsyncs the WAL inside `COMMIT`, on the writer thread, so the
+//! writer sat idle for the whole fsync before it could start the next group; on a disk whose
+//! fsync takes milliseconds that wait, not SQLite's work, set the pace. Here SQLite runs with
+//! `synchronous=NORMAL` (a commit writes its WAL frames to the OS and returns), the writer hands
+//! each committed group to this thread and goes on with the next, and this thread runs
+//! `fdatasync` on the WAL and only then answers. A caller still hears "done" only after its
+//! change is on disk: `fdatasync` flushes every frame written before it was called, so one sync
+//! covers every group committed before it started, and while it runs the next groups queue up
+//! to share the sync after it.
+//!
+//! Why this is as safe as `FULL`: checkpoints still sync the WAL before copying it into the
+//! database and sync the database after (SQLite does that at `NORMAL` too), and a restarted WAL
+//! syncs its new header before any frame follows it. A crash before a group's sync can lose
+//! that group and the ones after it, none of them answered; WAL recovery stops at the first
+//! frame whose checksum chain breaks, so it never keeps a later group without an earlier one.
+//! What a reader connection sees is the committed state, which may include a group whose sync
+//! is still running: a crash in that window loses what the reader saw, and the change's own
+//! caller never heard "done".
+
+use std::{
+    io,
+    sync::{Arc, OnceLock, atomic::Ordering, mpsc},
+    thread::JoinHandle,
+};
+
+use buzzer_store::StoreError;
+
+use super::{Command, Counters};
+
+/// Makes everything written to the WAL so far durable.
+pub(crate) type SyncFn = Box<dyn FnMut() -> io::Result<()> + Send>;
+
+/// The first failed sync, kept: after a failed `fsync` the kernel may have dropped the dirty
+/// pages and report the next `fsync` as a success, so no later write can be trusted to be
+/// durable. The store refuses every write from then on; reopening it runs SQLite's recovery.
+pub(super) type Broken = Arc<OnceLock<String>>;
+
+pub(super) type Group = Vec<Box<dyn Command>>;
+
+pub(super) struct Syncer {
+    tx: mpsc::Sender<Group>,
+    thread: JoinHandle<()>,
+}
+
+impl Syncer {
+    pub(super) fn spawn(
+        sync: SyncFn,
+        counters: Arc<Counters>,
+        broken: Broken,
+    ) -> io::Result<Syncer> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("buzzer-sqlite-sync".into())
+            .spawn(move || run(rx, sync, &counters, &broken))?;
+        Ok(Syncer { tx, thread })
+    }
+
+    /// Queues a committed group; its callers are answered once it is durable.
+    pub(super) fn push(&self, group: Group) {
+        if let Err(mpsc::SendError(group)) = self.tx.send(group) {
+            // The thread is gone (it panicked): nothing will sync these.
+            fail_all(
+                vec![group],
+                "the write was committed but the sync thread has stopped",
+            );
+        }
+    }
+
+    /// Lets the thread sync and answer everything queued, then waits for it.
+    pub(super) fn finish(self) {
+        drop(self.tx);
+        if self.thread.join().is_err() {
+            tracing::error!("the SQLite sync thread panicked");
+        }
+    }
+}
+
+fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken: &Broken) {
+    while let Ok(first) = rx.recv() {
+        let mut groups = vec![first];
+        groups.extend(rx.try_iter());
+        let outcome = match broken.get() {
+            Some(cause) => Err(cause.clone()),
+            None => sync().map_err(|e| e.to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                counters.syncs.fetch_add(1, Ordering::Relaxed);
+                groups.into_iter().flatten().for_each(|c| c.reply());
+            }
+            Err(cause) => {
+                if broken.set(cause.clone()).is_ok() {
+                    tracing::error!(error = %cause, "syncing the SQLite WAL failed; the store refuses writes until it is reopened");
+                }
+                fail_all(
+                    groups,
+                    &format!("the write was committed but could not be made durable: {cause}"),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn fail_all(groups: Vec<Group>, message: &str) {
+    for command in groups.into_iter().flatten() {
+        command.fail(StoreError::Unavailable(message.to_owned()));
+    }
+}
