@@ -48,10 +48,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Change, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat, JobInsert,
-    JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published, ScheduleClaimTick,
-    SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
-    TopicEventPrune, TopicPublish, Upserted,
+    Change, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
+    JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
+    ScheduleClaimTick, SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut,
+    SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Upserted,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription};
 use deadpool_postgres::{Object, Pool};
@@ -301,6 +301,7 @@ pub fn hot_statements() -> Vec<(&'static str, &'static str)> {
         ("fetch", FETCH),
         ("fetch_notifying", FETCH_NOTIFYING),
         ("complete_many", COMPLETE_MANY),
+        ("complete_many_brief", COMPLETE_MANY_BRIEF),
         ("promote", PROMOTE),
         ("prune_finished", PRUNE_FINISHED),
         ("prune_dead", PRUNE_DEAD),
@@ -382,6 +383,18 @@ impl Store for PgStore {
     ) -> Result<Vec<Result<Job, StoreError>>, StoreError> {
         let mut client = self.client().await?;
         // Other nodes hear of a lease before they hear of its job's finish.
+        self.announcer.flush().await;
+        Ok(jobs::finish_many(&mut client, finishes).await?)
+    }
+
+    /// Plain completions answer from the batch statement's own few columns, read back from
+    /// nothing; the other items are read whole and answered like
+    /// [`job_finish_many`](Store::job_finish_many).
+    async fn job_finish_many_brief(
+        &self,
+        finishes: Vec<JobFinish>,
+    ) -> Result<Vec<Result<Finished, StoreError>>, StoreError> {
+        let mut client = self.client().await?;
         self.announcer.flush().await;
         Ok(jobs::finish_many(&mut client, finishes).await?)
     }

@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 
 use buzzer_store::StoreError;
-use buzzer_types::Job;
 use tokio_postgres::types::{ToSql, Type};
 
+use super::answer::Answer;
 use crate::{
     clock::now,
     db::Db,
     error::Error,
-    row::{self, job_columns, notifying},
+    row::{job_columns, notifying},
 };
 
 /// Completes `unnest($1 ids, $2 tokens, $3 results)`; the lease guard is in the WHERE, so a
@@ -32,16 +32,28 @@ use crate::{
 /// batch, jobs whose leases the rescuer is expiring at that very moment; PostgreSQL then breaks
 /// it within `deadlock_timeout` and the loser answers `Unavailable`. Nothing is lost: the
 /// rescuer tries again, or the worker's jobs run again after their lost leases.
-pub(crate) const COMPLETE_MANY: &str = notifying!(concat!(
-    "UPDATE buzzer_jobs AS j SET state = 'completed', result = d.result::json, finished_at = ",
-    now!(),
-    ", lease_token = NULL, lease_expires_at = NULL \
-     FROM unnest($1::int8[], $2::text[], $3::text[]) AS d(id, token, result) \
-     WHERE j.id = ANY($1) AND j.id = d.id AND j.state = 'running' \
-       AND j.lease_token = d.token AND j.ordering_key IS NULL \
-     RETURNING ",
-    job_columns!()
-));
+macro_rules! complete_many {
+    ($returning:expr) => {
+        notifying!(concat!(
+            "UPDATE buzzer_jobs AS j SET state = 'completed', result = d.result::json, \
+             finished_at = ",
+            now!(),
+            ", lease_token = NULL, lease_expires_at = NULL \
+             FROM unnest($1::int8[], $2::text[], $3::text[]) AS d(id, token, result) \
+             WHERE j.id = ANY($1) AND j.id = d.id AND j.state = 'running' \
+               AND j.lease_token = d.token AND j.ordering_key IS NULL \
+             RETURNING ",
+            $returning
+        ))
+    };
+}
+
+/// Answers with the whole jobs.
+pub(crate) const COMPLETE_MANY: &str = complete_many!(job_columns!());
+
+/// Answers with where the jobs ended up ([`super::answer`]); `state` is for the notification.
+pub(crate) const COMPLETE_MANY_BRIEF: &str =
+    complete_many!("j.id, j.queue, j.started_at, j.finished_at, j.state");
 
 /// One plain completion: the job, its lease token and its result's JSON text.
 pub(super) struct Plain<'a> {
@@ -54,10 +66,10 @@ pub(super) struct Plain<'a> {
 /// Applies the batch in one statement (its own transaction, which also carries the
 /// notification) and fills `results[index]` for every job it completed. The others stay
 /// `None`: keyed, lost or unknown, for the transaction path to tell apart.
-pub(super) async fn keyless(
+pub(super) async fn keyless<A: Answer>(
     db: &impl Db,
     batch: Vec<Plain<'_>>,
-    results: &mut [Option<Result<Job, StoreError>>],
+    results: &mut [Option<Result<A, StoreError>>],
 ) -> Result<(), Error> {
     let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
     let tokens: Vec<&str> = batch.iter().map(|p| p.token).collect();
@@ -67,15 +79,15 @@ pub(super) async fn keyless(
         (&tokens, Type::TEXT_ARRAY),
         (&texts, Type::TEXT_ARRAY),
     ];
-    let mut done: HashMap<i64, Job> = db
-        .rows_planned(COMPLETE_MANY, &params)
+    let mut done: HashMap<i64, A> = db
+        .rows_planned(A::COMPLETE_MANY, &params)
         .await?
         .iter()
-        .map(|r| row::job(r).map(|j| (j.id.0, j)))
+        .map(|r| A::completed(r).map(|a| (a.id(), a)))
         .collect::<Result<_, _>>()?;
     for p in batch {
-        if let Some(job) = done.remove(&p.id) {
-            results[p.index] = Some(Ok(job));
+        if let Some(answer) = done.remove(&p.id) {
+            results[p.index] = Some(Ok(answer));
         }
     }
     Ok(())

@@ -9,7 +9,7 @@ use futures::future::try_join_all;
 use serde_json::Map;
 use tokio_postgres::{GenericClient, types::ToSql};
 
-use super::{complete, ordering::Keys};
+use super::{answer::Answer, complete, ordering::Keys};
 use crate::{
     clock::{ms, now, now_rfc3339},
     db::Db,
@@ -238,20 +238,19 @@ fn split(error: &ErrorInput) -> Result<(String, String), Error> {
 /// A batch with plain completions and other items is thus two transactions. Each item's change
 /// is atomic either way; if the second fails, the completions of the first stand and only the
 /// other items answer with the error.
-pub(crate) async fn finish_many(
+pub(crate) async fn finish_many<A: Answer>(
     client: &mut ClientWrapper,
     finishes: Vec<JobFinish>,
-) -> Result<Vec<Result<Job, StoreError>>, Error> {
+) -> Result<Vec<Result<A, StoreError>>, Error> {
     let bound = finishes
         .into_iter()
         .map(Bound::of)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut results: Vec<Option<Result<Job, StoreError>>> =
-        (0..bound.len()).map(|_| None).collect();
+    let mut results: Vec<Option<Result<A, StoreError>>> = (0..bound.len()).map(|_| None).collect();
     if let [one] = bound.as_slice() {
         let rows = client.rows(one.sql.single, &one.params()).await?;
         if let Some(row) = rows.first() {
-            return Ok(vec![Ok(row::job(row)?)]);
+            return Ok(vec![Ok(A::of(row::job(row)?))]);
         }
         // Lost, unknown, or a job with an ordering key: the transaction path tells which.
     } else {
@@ -312,11 +311,11 @@ fn copy(e: &StoreError) -> StoreError {
 }
 
 /// The transaction path over `bound[pending]`; fills `results` for each of them.
-async fn in_transaction(
+async fn in_transaction<A: Answer>(
     client: &mut ClientWrapper,
     bound: &[Bound],
     pending: &[usize],
-    results: &mut [Option<Result<Job, StoreError>>],
+    results: &mut [Option<Result<A, StoreError>>],
 ) -> Result<(), Error> {
     let tx = client.transaction().await?;
     let ids: Vec<i64> = pending.iter().map(|&i| bound[i].id).collect();
@@ -343,7 +342,7 @@ async fn in_transaction(
     .await?;
 
     let mut finished = Keys::default();
-    let mut changed = Vec::new();
+    let mut changed: Vec<(usize, Job)> = Vec::new();
     let mut missed = Vec::new();
     for (&i, rows) in order.iter().zip(&answers) {
         match rows.first() {
@@ -354,8 +353,7 @@ async fn in_transaction(
                 {
                     finished.push(&job.queue, key);
                 }
-                changed.push(i);
-                results[i] = Some(Ok(job));
+                changed.push((i, job));
             }
             None => missed.push(i),
         }
@@ -377,14 +375,11 @@ async fn in_transaction(
         }
     }
     finished.release_next(&tx).await?;
-    notify::jobs(
-        &tx,
-        changed
-            .iter()
-            .filter_map(|&i| results[i].as_ref().and_then(|r| r.as_ref().ok())),
-    )
-    .await?;
+    notify::jobs(&tx, changed.iter().map(|(_, job)| job)).await?;
     tx.commit().await?;
+    for (i, job) in changed {
+        results[i] = Some(Ok(A::of(job)));
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! handed ([`crate::db::Db`]: a pooled client, a transaction, or an application's transaction)
 //! and takes the time from the database (`now()`, see [`crate::clock`]).
 
+mod answer;
 mod complete;
 mod fetch;
 mod finish;
@@ -23,7 +24,7 @@ pub(crate) use read::{get, list_lease_expired, next_due_at, next_lease_expiry};
 
 /// The hot statements, for the plan checks (`tests/plans.rs` through [`crate::explain`]).
 pub(crate) mod statements {
-    pub(crate) use super::complete::COMPLETE_MANY;
+    pub(crate) use super::complete::{COMPLETE_MANY, COMPLETE_MANY_BRIEF};
     pub(crate) use super::fetch::{FETCH, FETCH_NOTIFYING};
     pub(crate) use super::maintain::{PROMOTE, PRUNE_DEAD, PRUNE_FINISHED};
     pub(crate) use super::operator::DEAD_OF_QUEUE;
