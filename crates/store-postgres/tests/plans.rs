@@ -131,6 +131,11 @@ async fn every_hot_statement_uses_its_partial_index_and_never_scans_the_jobs() {
                 !plan.contains("Seq Scan on buzzer_jobs"),
                 "{name} scans the jobs table:\n{plan}"
             );
+            // The rows it locked, by their addresses, not found again by id.
+            assert!(
+                !name.starts_with("fetch") || plan.contains("Tid Scan on buzzer_jobs j"),
+                "{name} looks its locked rows up again:\n{plan}"
+            );
         }
     }
 }
