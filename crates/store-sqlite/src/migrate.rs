@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_job_traceparent.sql"),
     include_str!("../migrations/0005_counts_off_the_hot_path.sql"),
     include_str!("../migrations/0006_job_bodies.sql"),
+    include_str!("../migrations/0007_state_checks_without_in_lists.sql"),
 ];
 
 /// `PRAGMA application_id` of a Buzzer database: "BUZZ" (set by migration 1).
@@ -132,6 +133,82 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM job_rows"), 2);
         conn.execute("DELETE FROM jobs WHERE id = 1", []).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM job_bodies"), 1);
+    }
+
+    /// Migration 7 rebuilds `jobs`: every row and id stays, the id counter too (so an id is
+    /// never reused), and the rebuilt table has its constraint, indexes, trigger and view.
+    #[test]
+    fn rebuilding_jobs_keeps_rows_ids_and_the_counter() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO jobs (queue, state, priority, attempt, scheduled_at, started_at, \
+             idempotency_key, ordering_key, blocked, worker_id, lease_token, lease_expires_at) \
+             VALUES ('q', 'running', 3, 1, 2, 5, 'idem', 'k', 0, 'w', 'tok', 99), \
+                    ('q', 'available', 0, 0, 4, NULL, NULL, 'k', 1, NULL, NULL, NULL), \
+                    ('q', 'available', 0, 0, 6, NULL, NULL, NULL, 0, NULL, NULL, NULL); \
+             INSERT INTO job_bodies (id, payload, max_attempts, backoff_initial_ms, \
+                 backoff_max_ms, backoff_factor, created_at) \
+             SELECT id, '{}', 1, 1, 1, 2.0, 1 FROM jobs; \
+             DELETE FROM jobs WHERE id = 3;",
+        )
+        .unwrap();
+        let rows = |conn: &Connection| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut stmt = conn.prepare("SELECT * FROM jobs ORDER BY id").unwrap();
+            let width = stmt.column_count();
+            stmt.query_map([], |r| (0..width).map(|i| r.get(i)).collect())
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let before = rows(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(rows(&conn), before);
+
+        let next: i64 = conn
+            .query_row(
+                "INSERT INTO jobs (queue, state, priority, scheduled_at) \
+                 VALUES ('q', 'scheduled', 0, 1) RETURNING id",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(next, 4, "the deleted job's id 3 must not come back");
+        let bad = conn.execute(
+            "INSERT INTO jobs (queue, state, priority, scheduled_at) VALUES ('q', 'lost', 0, 1)",
+            [],
+        );
+        assert!(bad.is_err(), "{bad:?}");
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' \
+                      AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "jobs_due",
+                "jobs_fetch",
+                "jobs_idempotency",
+                "jobs_lease",
+                "jobs_ordering",
+                "jobs_prune_dead",
+                "jobs_prune_finished",
+                "jobs_resting"
+            ]
+        );
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM job_rows"), 2);
+        conn.execute("DELETE FROM jobs WHERE id = 1", []).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM job_bodies WHERE id = 1"), 0);
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub(crate) const AVAILABLE_FETCHABLE: &str = "SELECT COUNT(*), MIN(scheduled_at)
 /// always has a key and is unfinished).
 pub(crate) const AVAILABLE_BLOCKED: &str = concat!(
     "SELECT COUNT(*), MIN(scheduled_at) FROM jobs INDEXED BY jobs_ordering \
-     WHERE queue = ?1 AND ordering_key IS NOT NULL AND state IN ",
+     WHERE queue = ?1 AND ordering_key IS NOT NULL AND ",
     unfinished!(),
     " AND blocked = 1 AND state = 'available'"
 );

@@ -20,11 +20,12 @@ pub(crate) use operator::{cancel, delete, retry, retry_dead};
 pub(crate) use ordering::head as ordering_head;
 pub(crate) use read::{get, list, list_lease_expired, next_due_at, next_lease_expiry};
 
-/// The states of a job that still holds its ordering key. Spelled exactly as in the
-/// `jobs_ordering` index's WHERE, which SQLite matches term by term.
+/// "The job still holds its ordering key", spelled exactly as in the `jobs_ordering` index's
+/// WHERE, which SQLite matches term by term. An OR, not an IN list: see migration 7.
 macro_rules! unfinished {
     () => {
-        "('scheduled', 'available', 'running', 'retryable')"
+        "(state = 'scheduled' OR state = 'available' OR state = 'running' \
+         OR state = 'retryable')"
     };
 }
 pub(crate) use unfinished;

@@ -16,28 +16,28 @@ use crate::error::Error;
 
 pub(super) const ANY_UNFINISHED: &str = concat!(
     "SELECT 1 FROM jobs INDEXED BY jobs_ordering WHERE queue = ?1 AND ordering_key = ?2 \
-     AND state IN ",
+     AND ",
     unfinished!(),
     " LIMIT 1"
 );
 
 pub(super) const HAS_HEAD: &str = concat!(
     "SELECT 1 FROM jobs INDEXED BY jobs_ordering WHERE queue = ?1 AND ordering_key = ?2 \
-     AND state IN ",
+     AND ",
     unfinished!(),
     " AND blocked = 0 LIMIT 1"
 );
 
 pub(super) const HEAD: &str = concat!(
     "SELECT id FROM jobs INDEXED BY jobs_ordering WHERE queue = ?1 AND ordering_key = ?2 \
-     AND state IN ",
+     AND ",
     unfinished!(),
     " AND blocked = 0 ORDER BY id LIMIT 1"
 );
 
 pub(super) const RELEASE_NEXT: &str = concat!(
     "UPDATE jobs SET blocked = 0 WHERE id = (SELECT id FROM jobs INDEXED BY jobs_ordering \
-     WHERE queue = ?1 AND ordering_key = ?2 AND state IN ",
+     WHERE queue = ?1 AND ordering_key = ?2 AND ",
     unfinished!(),
     " AND blocked = 1 ORDER BY id LIMIT 1)"
 );
