@@ -138,6 +138,18 @@ impl SqliteStore {
         self.writer.submit(work).await
     }
 
+    /// A fetch's jobs whole: a large batch's bodies are read here, on a read connection, once
+    /// its lease is committed (see src/jobs/leased.rs).
+    async fn whole(&self, fetched: jobs::Fetched) -> Result<Vec<Job>, StoreError> {
+        match fetched {
+            jobs::Fetched::Whole(jobs) => Ok(jobs),
+            jobs::Fetched::Hot(leased) => {
+                self.read(move |conn, _| jobs::with_bodies(conn, leased))
+                    .await
+            }
+        }
+    }
+
     async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -158,8 +170,10 @@ impl Store for SqliteStore {
     }
 
     async fn job_fetch(&self, params: JobFetch) -> Result<Vec<Job>, StoreError> {
-        self.write(move |conn, now| jobs::fetch(conn, now, params))
-            .await
+        let fetched = self
+            .write(move |conn, now| jobs::fetch(conn, now, params))
+            .await?;
+        self.whole(fetched).await
     }
 
     /// One command, so one transaction and one commit for both.
@@ -168,14 +182,19 @@ impl Store for SqliteStore {
         job: JobInsert,
         fetch: JobFetch,
     ) -> Result<InsertedAndFetched, StoreError> {
-        self.write(move |conn, now| {
-            let inserted = jobs::insert_many(conn, now, vec![job])?
-                .pop()
-                .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
-            let fetched = jobs::fetch(conn, now, fetch)?;
-            Ok(InsertedAndFetched { inserted, fetched })
+        let (inserted, fetched) = self
+            .write(move |conn, now| {
+                let inserted = jobs::insert_many(conn, now, vec![job])?
+                    .pop()
+                    .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
+                let fetched = jobs::fetch(conn, now, fetch)?;
+                Ok((inserted, fetched))
+            })
+            .await?;
+        Ok(InsertedAndFetched {
+            inserted,
+            fetched: self.whole(fetched).await?,
         })
-        .await
     }
 
     async fn job_finish_many(

@@ -36,19 +36,13 @@ pub(crate) fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
         scheduled_at: ms_to_timestamp(row.get(12)?),
         started_at: row.get::<_, Option<i64>>(13)?.map(ms_to_timestamp),
         finished_at: row.get::<_, Option<i64>>(14)?.map(ms_to_timestamp),
-        result: row
-            .get::<_, Option<String>>(15)?
-            .map(|s| raw(15, s))
-            .transpose()?,
+        result: raw_or_null(row, 15)?,
         errors: json_or_default::<Vec<ErrorEntry>>(row, 16)?,
         idempotency_key: row.get(17)?,
         ordering_key: row.get(18)?,
         tags: json_or_default::<Vec<String>>(row, 19)?,
         metadata: json_or_default::<Map<String, Value>>(row, 20)?,
-        progress: row
-            .get::<_, Option<String>>(21)?
-            .map(|s| raw(21, s))
-            .transpose()?,
+        progress: raw_or_null(row, 21)?,
         cancel_requested: row.get(22)?,
         worker_id: row.get(23)?,
         lease_token: row.get(24)?,
@@ -64,16 +58,22 @@ pub(crate) fn job_without_lease(row: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(job)
 }
 
-fn unsigned(v: i64) -> u64 {
+pub(crate) fn unsigned(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
 /// The stored text is the client's JSON byte for byte; `from_string` only validates it.
-fn raw(idx: usize, text: String) -> rusqlite::Result<Box<RawValue>> {
+pub(crate) fn raw(idx: usize, text: String) -> rusqlite::Result<Box<RawValue>> {
     RawValue::from_string(text).map_err(|e| conversion(idx, e))
 }
 
-fn json_or_default<T: serde::de::DeserializeOwned + Default>(
+pub(crate) fn raw_or_null(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Box<RawValue>>> {
+    row.get::<_, Option<String>>(idx)?
+        .map(|s| raw(idx, s))
+        .transpose()
+}
+
+pub(crate) fn json_or_default<T: serde::de::DeserializeOwned + Default>(
     row: &Row<'_>,
     idx: usize,
 ) -> rusqlite::Result<T> {

@@ -117,6 +117,52 @@ pub async fn fetch_marks_the_job_running_for_this_worker<F: StoreFactory>(factor
     assert_eq!(got.lease_expires_at, leased.lease_expires_at);
 }
 
+/// A fetched job is the whole job, token included, whatever the batch size (a store may read a
+/// large batch back differently from a small one).
+pub async fn fetch_hands_out_whole_jobs_in_batches_of_any_size<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    let mut enqueued = Vec::new();
+    for i in 0..40_i32 {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("i".into(), json!(i));
+        let job = ctx
+            .enqueue(
+                "q",
+                EnqueueRequest {
+                    max_attempts: Some(2 + i % 5),
+                    backoff: Some(BackoffSpec {
+                        initial_ms: Some(100 + i as u64),
+                        ..Default::default()
+                    }),
+                    timeout_ms: (i % 2 == 0).then_some(5_000),
+                    idempotency_key: Some(format!("k{i}")),
+                    tags: Some(vec![format!("t{i}")]),
+                    metadata: Some(metadata),
+                    traceparent: Some(format!("00-{:032x}-{:016x}-01", i + 1, i + 1)),
+                    ..req(json!({"i": i, "pad": "x".repeat(i as usize)}))
+                },
+            )
+            .await;
+        enqueued.push(job.id);
+    }
+    let small = ctx.fetch(&["q"], 3).await;
+    let large = ctx.fetch(&["q"], 100).await;
+    assert_eq!((small.len(), large.len()), (3, 37));
+    let fetched: Vec<Job> = small.into_iter().chain(large).collect();
+    assert_eq!(
+        fetched.iter().map(|j| j.id).collect::<Vec<_>>(),
+        enqueued,
+        "FIFO within one priority"
+    );
+    for job in fetched {
+        assert_eq!(job.state, JobState::Running);
+        assert!(job.lease_token.is_some(), "{}", job.id);
+        let mut shown = job.clone();
+        shown.lease_token = None;
+        assert_eq!(snapshot(&shown), snapshot(&ctx.get(job.id).await));
+    }
+}
+
 pub async fn job_reads_never_reveal_the_lease_token<F: StoreFactory>(factory: F) {
     let ctx = TestContext::new(factory).await;
     let job = ctx.put("q", json!({})).await;

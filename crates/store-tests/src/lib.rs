@@ -122,6 +122,7 @@ macro_rules! conformance_tests {
             leases: [
                 fetch_leases_with_a_fresh_token_each_attempt,
                 fetch_marks_the_job_running_for_this_worker,
+                fetch_hands_out_whole_jobs_in_batches_of_any_size,
                 job_reads_never_reveal_the_lease_token,
                 heartbeat_extends_the_lease_from_store_now_and_records_progress,
                 stale_token_complete_is_rejected_and_changes_nothing,

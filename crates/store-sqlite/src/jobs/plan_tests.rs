@@ -120,6 +120,7 @@ fn batch_lease_and_complete_look_jobs_up_by_id() {
         super::complete::SET_RESULTS,
         "USING INTEGER PRIMARY KEY (rowid=?)",
     );
+    assert_uses(super::leased::BODIES, "USING INTEGER PRIMARY KEY (rowid=?)");
 }
 
 /// The writer plans each statement once. Without the query planner stability guarantee, a new

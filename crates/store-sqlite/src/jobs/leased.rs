@@ -1,0 +1,169 @@
+//! A lease's jobs: their hot rows come back from the lease statement itself; their bodies are
+//! read after, off the writer thread when the batch is large.
+//!
+//! Reading a leased job back whole (a seek into each of the two tables, then some thirty
+//! columns converted) was a sixth of the writer's instructions per job in W1. The single
+//! writer is the store's bottleneck, and a body does not change while its job is leased (the
+//! payload and options never do; the result, errors and progress only when the lease holder
+//! or the rescuer writes them, after the lease reaches its worker), so a large batch reads its
+//! bodies on a read connection once the lease is committed. A small one, the latency path
+//! (a hand-off to a waiting worker, a hybrid call), reads them inside the writer's command and
+//! skips the trip to the read pool.
+
+use std::{cmp::Reverse, collections::HashMap};
+
+use buzzer_types::{Backoff, Job, JobId, JobState, ms_to_timestamp};
+use rusqlite::{Connection, Row};
+
+use crate::{error::Error, row};
+
+/// Up to this many leased jobs are read whole by the writer itself.
+const READ_INLINE: usize = 16;
+
+/// What a lease statement returns, in [`Leased::from_row`]'s order: what differs from job to
+/// job. What the lease set alike for all of them is in [`Leases`].
+macro_rules! leased_columns {
+    () => {
+        "id, queue, priority, attempt, scheduled_at, idempotency_key, ordering_key, \
+         cancel_requested, lease_token"
+    };
+}
+pub(super) use leased_columns;
+
+/// One lease statement's jobs, best first.
+#[derive(Debug)]
+pub(crate) struct Leases {
+    pub(super) worker_id: String,
+    pub(super) started_at: i64,
+    pub(super) expires_at: i64,
+    pub(super) jobs: Vec<Leased>,
+}
+
+/// A leased job's hot row, but for what [`Leases`] holds for the whole batch.
+#[derive(Debug)]
+pub(crate) struct Leased {
+    id: i64,
+    queue: String,
+    priority: i32,
+    attempt: i32,
+    scheduled_at: i64,
+    idempotency_key: Option<String>,
+    ordering_key: Option<String>,
+    cancel_requested: bool,
+    lease_token: Option<String>,
+}
+
+impl Leased {
+    pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Leased> {
+        Ok(Leased {
+            id: r.get(0)?,
+            queue: r.get(1)?,
+            priority: r.get(2)?,
+            attempt: r.get(3)?,
+            scheduled_at: r.get(4)?,
+            idempotency_key: r.get(5)?,
+            ordering_key: r.get(6)?,
+            cancel_requested: r.get(7)?,
+            lease_token: r.get(8)?,
+        })
+    }
+}
+
+/// A fetch's answer as the writer leaves it.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    /// Read whole already, best first.
+    Whole(Vec<Job>),
+    /// Hot rows, best first: [`with_bodies`] on a read connection completes them.
+    Hot(Leases),
+}
+
+impl Fetched {
+    /// Reads a small batch's bodies now, on the writer's connection.
+    pub(super) fn of(conn: &Connection, leased: Leases) -> Result<Fetched, Error> {
+        if leased.jobs.len() <= READ_INLINE {
+            Ok(Fetched::Whole(with_bodies(conn, leased)?))
+        } else {
+            Ok(Fetched::Hot(leased))
+        }
+    }
+}
+
+pub(super) fn best_first(leased: &mut [Leased]) {
+    leased.sort_unstable_by_key(|l| (Reverse(l.priority), l.id));
+}
+
+/// `job_bodies` in its own column order, which [`job`] reads.
+pub(super) const BODIES: &str = "SELECT id, payload, max_attempts, backoff_initial_ms, backoff_max_ms, \
+    backoff_factor, timeout_ms, created_at, result, errors, tags, metadata, progress, \
+    traceparent FROM job_bodies WHERE id IN (SELECT value FROM json_each(?1))";
+
+/// The leased jobs whole, in the order given. A job deleted since its lease (by an operator)
+/// is left out: there is nothing left to run.
+pub(crate) fn with_bodies(conn: &Connection, leases: Leases) -> Result<Vec<Job>, Error> {
+    if leases.jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = leases.jobs.iter().map(|l| l.id).collect();
+    let mut stmt = conn.prepare_cached(BODIES)?;
+    let mut rows = stmt.query([serde_json::to_string(&ids)?])?;
+    let mut at: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let mut slots: Vec<Option<Leased>> = leases.jobs.into_iter().map(Some).collect();
+    let mut jobs: Vec<Option<Job>> = (0..slots.len()).map(|_| None).collect();
+    while let Some(body) = rows.next()? {
+        let id: i64 = body.get(0)?;
+        if let Some(i) = at.remove(&id)
+            && let Some(hot) = slots[i].take()
+        {
+            jobs[i] = Some(job(
+                &leases.worker_id,
+                leases.started_at,
+                leases.expires_at,
+                hot,
+                body,
+            )?);
+        }
+    }
+    Ok(jobs.into_iter().flatten().collect())
+}
+
+/// A running job from its lease, its hot row and a row of [`BODIES`].
+fn job(
+    worker_id: &str,
+    started_at: i64,
+    expires_at: i64,
+    hot: Leased,
+    body: &Row<'_>,
+) -> rusqlite::Result<Job> {
+    Ok(Job {
+        id: JobId(hot.id),
+        queue: hot.queue,
+        state: JobState::Running,
+        payload: row::raw(1, body.get(1)?)?,
+        priority: hot.priority,
+        attempt: hot.attempt,
+        max_attempts: body.get(2)?,
+        backoff: Backoff {
+            initial_ms: row::unsigned(body.get(3)?),
+            max_ms: row::unsigned(body.get(4)?),
+            factor: body.get(5)?,
+        },
+        timeout_ms: body.get::<_, Option<i64>>(6)?.map(row::unsigned),
+        created_at: ms_to_timestamp(body.get(7)?),
+        scheduled_at: ms_to_timestamp(hot.scheduled_at),
+        started_at: Some(ms_to_timestamp(started_at)),
+        finished_at: None,
+        result: row::raw_or_null(body, 8)?,
+        errors: row::json_or_default(body, 9)?,
+        idempotency_key: hot.idempotency_key,
+        ordering_key: hot.ordering_key,
+        tags: row::json_or_default(body, 10)?,
+        metadata: row::json_or_default(body, 11)?,
+        progress: row::raw_or_null(body, 12)?,
+        cancel_requested: hot.cancel_requested,
+        worker_id: Some(worker_id.to_owned()),
+        lease_token: hot.lease_token,
+        lease_expires_at: Some(ms_to_timestamp(expires_at)),
+        traceparent: body.get(13)?,
+    })
+}
