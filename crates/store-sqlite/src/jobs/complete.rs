@@ -1,6 +1,9 @@
 //! Batches of finishes: plain completions in one statement, the rest one by one.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write,
+};
 
 use buzzer_store::{Finished, JobFinish, StoreError, Transition};
 use buzzer_types::{Job, JobId, JobState, ms_to_timestamp};
@@ -93,18 +96,37 @@ fn apply(conn: &Connection, now: i64, finishes: Vec<JobFinish>) -> Result<Vec<Ap
         .collect())
 }
 
-/// Completes `[[id, token], …]` in one statement; the lease guard is in its WHERE.
+/// Completes `{"id": "token", …}` in one statement; the lease guard is in its WHERE.
+///
+/// An object, not a list of pairs: `json_each` hands out each key and value as they are,
+/// where `value ->> 0` and `value ->> 1` parsed each pair's text again, twice (a third of
+/// the statement's work).
 pub(super) const COMPLETE_BATCH: &str = "UPDATE jobs SET state = 'completed', finished_at = ?2, \
      lease_token = NULL, lease_expires_at = NULL \
-     FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS token FROM json_each(?1)) AS done \
+     FROM (SELECT CAST(key AS INTEGER) AS job_id, value AS token FROM json_each(?1)) AS done \
      WHERE jobs.id = done.job_id AND jobs.state = 'running' AND jobs.lease_token = done.token \
      RETURNING jobs.id, jobs.queue, jobs.ordering_key, jobs.started_at";
 
-/// Sets `[[id, result text], …]`; the result travels as a JSON string, so `->>` hands back the
-/// client's exact text.
+/// Sets `{"id": "result text", …}`; each result travels as a JSON string, so `value` hands
+/// back the client's exact text.
 pub(super) const SET_RESULTS: &str = "UPDATE job_bodies SET result = done.result \
-     FROM (SELECT value ->> 0 AS job_id, value ->> 1 AS result FROM json_each(?1)) AS done \
+     FROM (SELECT CAST(key AS INTEGER) AS job_id, value AS result FROM json_each(?1)) AS done \
      WHERE job_bodies.id = done.job_id";
+
+/// `{"id": "text", …}` for [`COMPLETE_BATCH`] and [`SET_RESULTS`]: ids are distinct there.
+fn by_id<'a>(items: impl Iterator<Item = (i64, &'a str)>) -> Result<String, Error> {
+    let mut out = String::from("{");
+    for (i, (id, text)) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(out, "\"{id}\":");
+        out.push_str(&serde_json::to_string(text)?);
+    }
+    out.push('}');
+    Ok(out)
+}
 
 /// Fills `results[i]` for each `(i, finish)` of the batch.
 fn complete_batch(
@@ -113,14 +135,11 @@ fn complete_batch(
     batch: Vec<(usize, JobFinish)>,
     results: &mut [Option<Applied>],
 ) -> Result<(), Error> {
-    let items: Vec<(i64, &str)> = batch
-        .iter()
-        .map(|(_, f)| (f.id.0, f.lease_token.as_str()))
-        .collect();
+    let items = by_id(batch.iter().map(|(_, f)| (f.id.0, f.lease_token.as_str())))?;
     let ended_at = Some(ms_to_timestamp(now));
     let mut completed: HashMap<i64, Finished> = conn
         .prepare_cached(COMPLETE_BATCH)?
-        .query_map(params![serde_json::to_string(&items)?, now], |r| {
+        .query_map(params![items, now], |r| {
             Ok(Finished {
                 id: JobId(r.get(0)?),
                 queue: r.get(1)?,
@@ -133,7 +152,7 @@ fn complete_batch(
         .map(|done| done.map(|d| (d.id.0, d)))
         .collect::<rusqlite::Result<_>>()?;
     // Results go into the bodies in one statement too, and only the completed jobs' ones.
-    let with_result: Vec<(i64, &str)> = batch
+    let mut with_result = batch
         .iter()
         .filter(|(_, f)| completed.contains_key(&f.id.0))
         .filter_map(|(_, f)| match &f.transition {
@@ -142,10 +161,10 @@ fn complete_batch(
             } => Some((f.id.0, result.get())),
             _ => None,
         })
-        .collect();
-    if !with_result.is_empty() {
+        .peekable();
+    if with_result.peek().is_some() {
         conn.prepare_cached(SET_RESULTS)?
-            .execute([serde_json::to_string(&with_result)?])?;
+            .execute([by_id(with_result)?])?;
     }
     for (i, finish) in batch {
         results[i] = Some(match completed.remove(&finish.id.0) {
