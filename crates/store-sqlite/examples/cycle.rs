@@ -7,7 +7,8 @@
 //! valgrind --tool=callgrind --separate-threads=yes target/release/examples/cycle 20000
 //! ```
 //!
-//! Divide the `buzzer-sqlite-writer` thread's total (its `callgrind.out.*-02` part) by N.
+//! Each thread gets its own `callgrind.out.PID-NN`; the writer's is the largest (the sync
+//! thread's, spawned just before it, the smallest). Divide its `summary:` line by N.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: any failure is fatal
 
