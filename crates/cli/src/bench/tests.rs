@@ -1,10 +1,36 @@
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use super::{
-    Mode, Workload,
+    Mode, Workload, next_poll,
     report::{Report, Run, Spread},
     w2::percentile,
 };
+
+#[test]
+fn polls_thin_out_and_still_see_the_end_within_the_floor() {
+    let floor = Duration::from_millis(50);
+    let at = |ms: u64| Duration::from_millis(ms);
+    // Nothing done yet, or all done: no rate to go by.
+    assert_eq!(next_poll(floor, at(100), 0, 100_000), floor);
+    assert_eq!(next_poll(floor, at(4_000), 100_000, 100_000), floor);
+    // Early in a 4 s drain: half a second, the ceiling.
+    assert_eq!(next_poll(floor, at(400), 10_000, 100_000), at(500));
+    // Half done after 2 s: 2 s to go, so the ceiling again; three quarters after 3 s: 0.5 s.
+    assert_eq!(next_poll(floor, at(3_000), 75_000, 100_000), at(500));
+    // 100 ms to go: wait 50 ms; 20 ms to go: the floor, never less.
+    assert_eq!(next_poll(floor, at(3_900), 97_500, 100_000), at(50));
+    assert_eq!(next_poll(floor, at(3_980), 99_500, 100_000), floor);
+    // A whole 4 s drain at a steady rate asks about a dozen times, not 4 s / 50 ms = 80.
+    let (mut t, mut asks) = (0_u64, 0);
+    while t < 4_000 {
+        let done = 25 * t;
+        t += next_poll(floor, at(t), done, 100_000).as_millis() as u64;
+        asks += 1;
+    }
+    assert!((8..=16).contains(&asks), "{asks}");
+}
 
 #[test]
 fn spread_is_median_min_max() {

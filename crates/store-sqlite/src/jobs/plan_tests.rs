@@ -81,7 +81,10 @@ fn counts_read_only_their_indexes() {
         "COVERING INDEX jobs_resting (queue=? AND state=?)",
     );
     assert_uses(queues::COUNT_RUNNING, "COVERING INDEX jobs_lease");
-    assert_uses(queues::AVAILABLE_FETCHABLE, "COVERING INDEX jobs_fetch (queue=?)");
+    assert_uses(
+        queues::AVAILABLE_FETCHABLE,
+        "COVERING INDEX jobs_fetch (queue=?)",
+    );
     assert_uses(queues::AVAILABLE_BLOCKED, "INDEX jobs_ordering (queue=?");
 }
 
