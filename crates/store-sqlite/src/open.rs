@@ -62,7 +62,8 @@ pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened, StoreErr
     })
 }
 
-/// The WAL file, which SQLite created when the checks above first read the database.
+/// The WAL file, which exists by now: SQLite opens it, creating it if need be, at the first
+/// read of a database in WAL mode, and a new database's migrations have just written to it.
 ///
 /// Syncing it through a descriptor of our own is sound for as long as the store is open:
 /// SQLite deletes or replaces a WAL only when the last connection to the database closes

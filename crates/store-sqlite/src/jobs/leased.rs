@@ -8,7 +8,9 @@
 //! or the rescuer writes them, after the lease reaches its worker), so a large batch reads its
 //! bodies on a read connection once the lease is committed. A small one, the latency path
 //! (a hand-off to a waiting worker, a hybrid call), reads them inside the writer's command and
-//! skips the trip to the read pool.
+//! skips the trip to the read pool. Should that later read fail (the store is closing), the
+//! jobs stay leased until their leases expire and then run again, as with any fetch whose
+//! answer is lost on the way.
 
 use std::{cmp::Reverse, collections::HashMap};
 
