@@ -1,14 +1,18 @@
 //! One loop per queue: wait for a free slot, then lease as many jobs as there are free slots
-//! in one long-polling fetch, and start each in its own task.
+//! in one long-polling fetch, and start each in its own task. Under a backlog the next fetch
+//! goes out as soon as enough slots are free, while earlier ones may still be in flight.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use buzzer_engine::Outcome;
 use buzzer_types::{FetchRequest, Job, Limits};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{QueueRun, acker, execute::execute};
 use crate::{enqueue::ceil_ms, transport::Finish};
@@ -19,13 +23,10 @@ const MAX_ERROR_PAUSE: Duration = Duration::from_secs(5);
 
 pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
     let shared = &run.shared;
-    let transport = shared.buzzer.transport();
+    let pace = Arc::new(Pace::default());
     let mut pause = ERROR_PAUSE;
-    // Whether the last fetch came back full (more jobs are likely waiting), and how long it took.
-    let mut backlog = false;
-    let mut last_round_trip = Duration::ZERO;
     loop {
-        let first = tokio::select! {
+        let mut slots = tokio::select! {
             biased;
             () = shared.stop.cancelled() => return,
             permit = run.slots.clone().acquire_owned() => match permit {
@@ -33,70 +34,130 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
                 Err(_) => return,
             },
         };
+        let backlog = pace.backlog();
         if backlog {
-            gather_slots(&run.slots, run.concurrency, last_round_trip).await;
+            gather_slots(&run.slots, run.concurrency, pace.round_trip()).await;
         }
-        // Only this loop takes slots, so the free ones stay free until it takes them below.
-        let free = 1 + run.slots.available_permits();
-        let max_jobs = u32::try_from(free)
-            .unwrap_or(u32::MAX)
-            .min(Limits::MAX_JOBS_PER_FETCH);
-        let request = FetchRequest {
-            queues: vec![run.queue.clone()],
-            worker_id: shared.config.worker_id.clone(),
-            max_jobs: Some(max_jobs),
-            lease_ms: Some(shared.config.lease_ms()),
-            wait_ms: Some(ceil_ms(shared.config.poll_wait)),
-        };
-        // Never abandoned half-way, even on shutdown: jobs leased by a fetch that nobody
-        // reads would sit out their lease and lose an attempt.
-        let sent = Instant::now();
-        let jobs = match transport.fetch(request).await {
-            Ok(jobs) => {
-                pause = ERROR_PAUSE;
-                last_round_trip = sent.elapsed();
-                backlog = jobs.len() == max_jobs as usize;
-                jobs
-            }
-            Err(e) => {
-                if transport.is_closed() {
-                    return;
-                }
-                tracing::warn!(queue = %run.queue, error = %e, ?pause, "fetch failed; trying again");
-                drop(first);
+        // Only this loop takes slots, so the free ones are there to take; the fetch holds
+        // them until its jobs start, so whatever else is in flight, no more jobs run at once
+        // than there are slots.
+        if let Ok(more) = run
+            .slots
+            .clone()
+            .try_acquire_many_owned(u32::try_from(run.slots.available_permits()).unwrap_or(0))
+        {
+            slots.merge(more);
+        }
+        let max_jobs = slots.num_permits().min(Limits::MAX_JOBS_PER_FETCH as usize);
+        drop(slots.split(slots.num_permits() - max_jobs));
+        let fetch = fetch_and_start(Arc::clone(&run), Arc::clone(&pace), slots);
+        if backlog {
+            // Jobs are waiting: the next fetch may leave as soon as enough slots are free
+            // again, not only once this one is back. Under a backlog of quick jobs a worker
+            // with one fetch in flight idled for most of each round trip.
+            shared.tracker.spawn(fetch);
+            continue;
+        }
+        match fetch.await {
+            Fetched::Started => pause = ERROR_PAUSE,
+            Fetched::Stopped => return,
+            Fetched::Failed => {
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
                     () = shared.stop.cancelled() => return,
                 }
                 pause = (pause * 2).min(MAX_ERROR_PAUSE);
-                continue;
             }
-        };
-        if shared.stop.is_cancelled() {
-            release(&run, jobs).await;
-            return;
-        }
-        if jobs.is_empty() && transport.is_closed() {
-            return;
-        }
-        let mut first = Some(first);
-        let mut unslotted = Vec::new();
-        for job in jobs {
-            match first
-                .take()
-                .or_else(|| run.slots.clone().try_acquire_owned().ok())
-            {
-                Some(permit) => {
-                    shared.tracker.spawn(execute(run.clone(), job, permit));
-                }
-                None => unslotted.push(job),
-            }
-        }
-        if !unslotted.is_empty() {
-            tracing::error!(queue = %run.queue, jobs = unslotted.len(), "fetched more jobs than free slots; handing them back");
-            release(&run, unslotted).await;
         }
     }
+}
+
+/// What the last fetches said about the queue: whether one came back full (more jobs are
+/// likely waiting), and how long a fetch takes. Shared with the fetches in flight.
+#[derive(Debug, Default)]
+struct Pace {
+    backlog: AtomicBool,
+    round_trip_us: AtomicU64,
+}
+
+impl Pace {
+    fn backlog(&self) -> bool {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    fn round_trip(&self) -> Duration {
+        Duration::from_micros(self.round_trip_us.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, full: bool, round_trip: Duration) {
+        self.backlog.store(full, Ordering::Relaxed);
+        let us = u64::try_from(round_trip.as_micros()).unwrap_or(u64::MAX);
+        self.round_trip_us.store(us, Ordering::Relaxed);
+    }
+}
+
+enum Fetched {
+    Started,
+    Stopped,
+    Failed,
+}
+
+/// Leases up to one job per slot in `slots` and starts each job with its slot; the slots left
+/// over are freed.
+async fn fetch_and_start(
+    run: Arc<QueueRun>,
+    pace: Arc<Pace>,
+    mut slots: OwnedSemaphorePermit,
+) -> Fetched {
+    let shared = &run.shared;
+    let transport = shared.buzzer.transport();
+    let max_jobs = slots.num_permits();
+    let request = FetchRequest {
+        queues: vec![run.queue.clone()],
+        worker_id: shared.config.worker_id.clone(),
+        max_jobs: Some(u32::try_from(max_jobs).unwrap_or(u32::MAX)),
+        lease_ms: Some(shared.config.lease_ms()),
+        wait_ms: Some(ceil_ms(shared.config.poll_wait)),
+    };
+    // Never abandoned half-way, even on shutdown: jobs leased by a fetch that nobody reads
+    // would sit out their lease and lose an attempt.
+    let sent = Instant::now();
+    let jobs = match transport.fetch(request).await {
+        Ok(jobs) => {
+            pace.record(jobs.len() == max_jobs, sent.elapsed());
+            jobs
+        }
+        Err(e) => {
+            // A fetch in flight beside this one must not go on at full speed either.
+            pace.record(false, sent.elapsed());
+            if transport.is_closed() {
+                return Fetched::Stopped;
+            }
+            tracing::warn!(queue = %run.queue, error = %e, "fetch failed; trying again");
+            return Fetched::Failed;
+        }
+    };
+    if shared.stop.is_cancelled() {
+        release(&run, jobs).await;
+        return Fetched::Stopped;
+    }
+    if jobs.is_empty() && transport.is_closed() {
+        return Fetched::Stopped;
+    }
+    let mut unslotted = Vec::new();
+    for job in jobs {
+        match slots.split(1) {
+            Some(slot) => {
+                shared.tracker.spawn(execute(Arc::clone(&run), job, slot));
+            }
+            None => unslotted.push(job),
+        }
+    }
+    if !unslotted.is_empty() {
+        tracing::error!(queue = %run.queue, jobs = unslotted.len(), "fetched more jobs than asked for; handing them back");
+        release(&run, unslotted).await;
+    }
+    Fetched::Started
 }
 
 /// With jobs waiting and most slots busy, waits (at most one fetch's round trip) for half the
