@@ -48,6 +48,7 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
         {
             slots.merge(more);
         }
+        // One fetch asks for at most the API's limit; the slots beyond it stay free.
         let max_jobs = slots.num_permits().min(Limits::MAX_JOBS_PER_FETCH as usize);
         drop(slots.split(slots.num_permits() - max_jobs));
         let fetch = fetch_and_start(Arc::clone(&run), Arc::clone(&pace), slots);
@@ -96,9 +97,13 @@ impl Pace {
     }
 }
 
+/// How a fetch ended, for the loop that awaited it.
 enum Fetched {
+    /// Its jobs (if any) are running.
     Started,
+    /// The worker is stopping or its transport is closed.
     Stopped,
+    /// The fetch failed; the loop pauses before the next.
     Failed,
 }
 
