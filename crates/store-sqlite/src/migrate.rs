@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_counts_off_the_hot_path.sql"),
     include_str!("../migrations/0006_job_bodies.sql"),
     include_str!("../migrations/0007_state_checks_without_in_lists.sql"),
+    include_str!("../migrations/0008_completed_counts.sql"),
 ];
 
 /// `PRAGMA application_id` of a Buzzer database: "BUZZ" (set by migration 1).
@@ -209,6 +210,33 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM job_rows"), 2);
         conn.execute("DELETE FROM jobs WHERE id = 1", []).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM job_bodies WHERE id = 1"), 0);
+    }
+
+    /// Migration 8 counts each queue's completed jobs into `queue_completed` once; from then
+    /// on the writes keep the count.
+    #[test]
+    fn completed_counts_start_from_the_jobs_there() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO jobs (queue, state, priority, scheduled_at, finished_at) \
+             VALUES ('q', 'completed', 0, 1, 2), ('q', 'completed', 0, 1, 2), \
+                    ('r', 'completed', 0, 1, 2), ('r', 'dead', 0, 1, 2), \
+                    ('s', 'available', 0, 1, NULL);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let counts: Vec<(String, i64)> = conn
+            .prepare("SELECT queue, n FROM queue_completed ORDER BY queue")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(counts, [("q".to_owned(), 2), ("r".to_owned(), 1)]);
     }
 
     #[test]

@@ -4,7 +4,10 @@ use buzzer_store::StoreError;
 use buzzer_types::{JobState, QueueInfo, StateCounts};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{error::Error, jobs::unfinished};
+use crate::{
+    error::Error,
+    jobs::{completed, unfinished},
+};
 
 /// Every queue, by name. Runs in one read transaction so counts and flags agree.
 pub(crate) fn list(conn: &Connection, now: i64) -> Result<Vec<QueueInfo>, Error> {
@@ -64,6 +67,7 @@ fn info(conn: &Connection, now: i64, name: String, paused: bool) -> Result<Queue
     let (fetchable, oldest_fetchable) = available(conn, AVAILABLE_FETCHABLE, &name)?;
     let (blocked, oldest_blocked) = available(conn, AVAILABLE_BLOCKED, &name)?;
     counts.available = fetchable + blocked;
+    counts.completed = completed::count(conn, &name)?;
     counts.running = count(
         conn.prepare_cached(COUNT_RUNNING)?
             .query_row([&name], |r| r.get(0))?,
@@ -97,10 +101,11 @@ fn available(conn: &Connection, sql: &str, queue: &str) -> Result<(u64, Option<i
 // a query that missed its partial index would read the whole table, and `INDEXED BY` turns
 // that into a prepare error. The terms repeat each index's WHERE exactly.
 
-/// The states a job rests in, off `jobs_resting`.
+/// The states a job rests in but `completed` (counted in `queue_completed`), off
+/// `jobs_resting`.
 pub(crate) const COUNT_RESTING: &str = "SELECT state, COUNT(*) FROM jobs INDEXED BY jobs_resting \
-    WHERE queue = ?1 AND (state = 'scheduled' OR state = 'retryable' OR state = 'completed' \
-    OR state = 'dead' OR state = 'cancelled') GROUP BY state";
+    WHERE queue = ?1 AND (state = 'scheduled' OR state = 'retryable' OR state = 'dead' \
+    OR state = 'cancelled') GROUP BY state";
 
 /// Running jobs, off `jobs_lease`, which carries the queue: no table reads.
 pub(crate) const COUNT_RUNNING: &str =

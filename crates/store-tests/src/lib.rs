@@ -227,6 +227,7 @@ macro_rules! conformance_tests {
                 paused_flag_survives_reopen,
                 queue_counts_every_state,
                 queue_counts_jobs_waiting_behind_an_ordering_key,
+                completed_counts_follow_every_way_in_and_out,
                 oldest_available_age_grows_while_a_job_waits,
                 queue_exists_once_a_job_names_it,
                 list_is_newest_first_with_cursor_paging,

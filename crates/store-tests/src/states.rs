@@ -368,6 +368,63 @@ pub async fn queue_counts_jobs_waiting_behind_an_ordering_key<F: StoreFactory>(f
     }
 }
 
+/// Completed counts per queue follow batch and single completions, a stale completion that
+/// changes nothing, deletes, and a reopen (a store may keep them apart from the jobs).
+pub async fn completed_counts_follow_every_way_in_and_out<F: StoreFactory>(factory: F) {
+    let mut ctx = TestContext::new(factory).await;
+    for _ in 0..5 {
+        ctx.put("a", json!({})).await;
+    }
+    ctx.put("b", json!({})).await;
+    let batch = ctx.fetch(&["a"], 3).await;
+    let mut finishes: Vec<JobFinish> = batch
+        .iter()
+        .map(|job| JobFinish {
+            id: job.id,
+            lease_token: token(job),
+            transition: Transition::Complete { result: None },
+            require_lease_expired: false,
+        })
+        .collect();
+    // The same job twice in one batch, and a stale token: neither completes anything more.
+    finishes.push(JobFinish {
+        lease_token: "stale".into(),
+        ..finishes[0].clone()
+    });
+    let answers = ctx.store().job_finish_many_brief(finishes).await.unwrap();
+    assert_eq!(
+        answers.iter().filter(|r| r.is_ok()).count(),
+        3,
+        "{answers:?}"
+    );
+    let single = ctx.complete(&ctx.fetch_one("a").await).await;
+    ctx.complete(&ctx.fetch_one("b").await).await;
+    assert_eq!(
+        (
+            ctx.counts("a").await.completed,
+            ctx.counts("b").await.completed
+        ),
+        (4, 1)
+    );
+    ctx.engine().delete(single.id).await.unwrap();
+    let dead = ctx.fail_dead(&ctx.fetch_one("a").await).await;
+    ctx.engine().delete(dead.id).await.unwrap();
+    assert_eq!(
+        ctx.counts("a").await.completed,
+        3,
+        "only the completed delete counts"
+    );
+    ctx.reopen().await;
+    assert_eq!(
+        (
+            ctx.counts("a").await.completed,
+            ctx.counts("b").await.completed
+        ),
+        (3, 1),
+        "after a reopen"
+    );
+}
+
 pub async fn oldest_available_age_grows_while_a_job_waits<F: StoreFactory>(factory: F) {
     let ctx = TestContext::new(factory).await;
     ctx.put("q", json!({})).await;

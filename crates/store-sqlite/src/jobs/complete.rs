@@ -10,6 +10,7 @@ use buzzer_types::{Job, JobId, JobState, ms_to_timestamp};
 use rusqlite::{Connection, params};
 
 use super::{
+    completed,
     finish::{exists, finish_one},
     ordering, rows,
 };
@@ -151,6 +152,7 @@ fn complete_batch(
         })?
         .map(|done| done.map(|d| (d.id.0, d)))
         .collect::<rusqlite::Result<_>>()?;
+    completed::add(conn, completed.values().map(|d| (d.queue.as_str(), 1)))?;
     // Results go into the bodies in one statement too, and only the completed jobs' ones.
     let mut with_result = batch
         .iter()

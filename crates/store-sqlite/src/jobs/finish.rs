@@ -4,7 +4,7 @@ use buzzer_store::{Heartbeat, JobFinish, JobHeartbeat, StoreError, Transition};
 use buzzer_types::{ErrorEntry, ErrorInput, Job, JobId, ms_to_timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ordering, rows};
+use super::{completed, ordering, rows};
 use crate::{clock::after, error::Error, row};
 
 /// A completed job's result, kept in its body.
@@ -39,6 +39,7 @@ pub(super) fn finish_one(
                  lease_expires_at = NULL WHERE id = ?1",
             )?
             .execute(params![id.0, now])?;
+            completed::add(conn, [(leased.queue.as_str(), 1)])?;
             if let Some(result) = result {
                 conn.prepare_cached(SET_RESULT)?
                     .execute(params![id.0, result.get()])?;

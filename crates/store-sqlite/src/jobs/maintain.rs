@@ -4,6 +4,7 @@ use buzzer_store::{JobPrune, Promoted};
 use buzzer_types::JobId;
 use rusqlite::{Connection, params};
 
+use super::completed;
 use crate::{clock::ms, error::Error};
 
 pub(super) const PROMOTE: &str = "UPDATE jobs SET state = 'available' WHERE id IN \
@@ -24,8 +25,10 @@ pub(crate) fn promote_due(conn: &Connection, now: i64, limit: u32) -> Result<Vec
     Ok(promoted)
 }
 
+/// Returns each pruned job's queue and state, for the completed counts.
 pub(super) const PRUNE_FINISHED: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-    WHERE state IN ('completed', 'cancelled') AND finished_at <= ?1 LIMIT ?2)";
+    WHERE state IN ('completed', 'cancelled') AND finished_at <= ?1 LIMIT ?2) \
+    RETURNING queue, state = 'completed'";
 
 pub(super) const PRUNE_DEAD: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
     WHERE state = 'dead' AND finished_at <= ?1 LIMIT ?2)";
@@ -34,9 +37,20 @@ pub(super) const PRUNE_DEAD: &str = "DELETE FROM jobs WHERE id IN (SELECT id FRO
 pub(crate) fn prune(conn: &Connection, now: i64, params: JobPrune) -> Result<u64, Error> {
     let finished_before = now.saturating_sub(ms(params.finished_retention_ms));
     let dead_before = now.saturating_sub(ms(params.dead_retention_ms));
-    let finished = conn
+    let pruned = conn
         .prepare_cached(PRUNE_FINISHED)?
-        .execute(params![finished_before, params.limit])?;
+        .query_map(params![finished_before, params.limit], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    completed::add(
+        conn,
+        pruned
+            .iter()
+            .filter(|(_, was_completed)| *was_completed)
+            .map(|(queue, _)| (queue.as_str(), -1)),
+    )?;
+    let finished = pruned.len();
     let left = u64::from(params.limit).saturating_sub(finished as u64);
     let dead = if left == 0 {
         0

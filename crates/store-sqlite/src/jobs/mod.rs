@@ -3,6 +3,7 @@
 //! `now` in milliseconds from the caller, so one command sees one instant.
 
 mod complete;
+pub(crate) mod completed;
 mod fetch;
 mod finish;
 mod insert;

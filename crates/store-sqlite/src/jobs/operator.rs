@@ -4,7 +4,7 @@ use buzzer_store::{JobRetryDead, StoreError};
 use buzzer_types::{Job, JobId, JobState};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ordering, rows};
+use super::{completed, ordering, rows};
 use crate::{error::Error, row};
 
 struct Current {
@@ -94,6 +94,9 @@ pub(crate) fn delete(conn: &Connection, id: JobId) -> Result<Job, Error> {
     // The body goes with the row (trigger `jobs_delete_body`).
     conn.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
         .execute([id.0])?;
+    if job.state == JobState::Completed {
+        completed::add(conn, [(job.queue.as_str(), -1)])?;
+    }
     if let Some(key) = &job.ordering_key {
         ordering::release_next(conn, &job.queue, key)?;
     }
