@@ -395,7 +395,7 @@ async fn kill_9_of_the_leading_server_mid_run_loses_nothing_and_the_survivor_tak
 
 /// The hybrid call across nodes: enqueued with `Prefer: wait` on one server, completed through
 /// the other, answered 200 with the result by the first; and an SSE stream on the first sees
-/// the transitions made through the second.
+/// the transitions made through the second, ending at the terminal state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hybrid_wait_and_an_event_stream_on_one_server_see_work_done_through_the_other() {
     require_postgres!();
@@ -486,5 +486,10 @@ async fn a_hybrid_wait_and_an_event_stream_on_one_server_see_work_done_through_t
         .filter_map(|l| l.strip_prefix("event:"))
         .map(str::trim)
         .collect();
-    assert_eq!(events, ["available", "running", "completed"], "{text}");
+    // `running` is shown when this node reads the job before it completes; under load the
+    // completion can win that race, and then the stream goes straight to `completed`.
+    assert!(
+        events == ["available", "running", "completed"] || events == ["available", "completed"],
+        "{text}"
+    );
 }
