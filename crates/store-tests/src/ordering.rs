@@ -12,14 +12,13 @@ use std::{
 };
 
 use buzzer_engine::ServiceEvent;
-use buzzer_store::{JobFinish, Transition};
 use buzzer_types::{BackoffSpec, EnqueueRequest, Job, JobId, JobState};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::{
     StoreFactory, TestContext,
-    support::{fetch_req, next_event, req, token, within},
+    support::{completion, fetch_req, next_event, req, within},
 };
 
 fn keyed(key: &str, payload: Value) -> EnqueueRequest {
@@ -167,15 +166,7 @@ pub async fn batch_completion_releases_the_next_job_of_each_key<F: StoreFactory>
     let b2 = ctx.enqueue("q", keyed("b", json!({"n": 5}))).await;
     let b3 = ctx.enqueue("q", keyed("b", json!({"n": 6}))).await;
     let got = assert_fetches(&ctx, &["q"], &[&a1, &free, &b1]).await;
-    let finishes = got
-        .iter()
-        .map(|job| JobFinish {
-            id: job.id,
-            lease_token: token(job),
-            transition: Transition::Complete { result: None },
-            require_lease_expired: false,
-        })
-        .collect();
+    let finishes = got.iter().map(completion).collect();
     let results = ctx.store().job_finish_many(finishes).await.unwrap();
     assert!(
         results

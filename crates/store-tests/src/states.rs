@@ -14,8 +14,8 @@ use serde_json::{Map, json};
 use crate::{
     StoreFactory, TestContext,
     support::{
-        assert_conflict, assert_lease_lost, assert_not_found, complete_req, fail_req, fetch_req,
-        req, snapshot, token, within,
+        assert_conflict, assert_lease_lost, assert_not_found, complete_req, completion, fail_req,
+        fetch_req, req, snapshot, token, within,
     },
 };
 
@@ -377,15 +377,7 @@ pub async fn completed_counts_follow_every_way_in_and_out<F: StoreFactory>(facto
     }
     ctx.put("b", json!({})).await;
     let batch = ctx.fetch(&["a"], 3).await;
-    let mut finishes: Vec<JobFinish> = batch
-        .iter()
-        .map(|job| JobFinish {
-            id: job.id,
-            lease_token: token(job),
-            transition: Transition::Complete { result: None },
-            require_lease_expired: false,
-        })
-        .collect();
+    let mut finishes: Vec<JobFinish> = batch.iter().map(completion).collect();
     // The same job twice in one batch, and a stale token: neither completes anything more.
     finishes.push(JobFinish {
         lease_token: "stale".into(),

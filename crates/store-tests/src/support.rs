@@ -3,7 +3,7 @@
 use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use buzzer_engine::{Engine, EngineConfig, EngineError, ServiceEvent, Services};
-use buzzer_store::{JobInsert, RunAt, Store, StoreError};
+use buzzer_store::{JobFinish, JobInsert, RunAt, Store, StoreError, Transition};
 use buzzer_types::{
     Backoff, CompleteRequest, EnqueueRequest, ErrorInput, FailRequest, FetchRequest, Job, JobId,
     JobState, RawValue, StateCounts,
@@ -283,6 +283,16 @@ pub fn fetch_req(queues: &[&str], max_jobs: u32, wait_ms: u64) -> FetchRequest {
         max_jobs: Some(max_jobs),
         lease_ms: None,
         wait_ms: Some(wait_ms),
+    }
+}
+
+/// A plain completion of `job` under its own lease, for the store's batch finishes.
+pub fn completion(job: &Job) -> JobFinish {
+    JobFinish {
+        id: job.id,
+        lease_token: token(job),
+        transition: Transition::Complete { result: None },
+        require_lease_expired: false,
     }
 }
 
