@@ -2,7 +2,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    fmt::Write,
+    io::Write,
 };
 
 use buzzer_store::{Finished, JobFinish, StoreError, Transition};
@@ -115,18 +115,20 @@ pub(super) const SET_RESULTS: &str = "UPDATE job_bodies SET result = done.result
      WHERE job_bodies.id = done.job_id";
 
 /// `{"id": "text", …}` for [`COMPLETE_BATCH`] and [`SET_RESULTS`]: ids are distinct there.
+/// Written into one buffer, with no string per job.
 fn by_id<'a>(items: impl Iterator<Item = (i64, &'a str)>) -> Result<String, Error> {
-    let mut out = String::from("{");
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
     for (i, (id, text)) in items.enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "\"{id}\":");
-        out.push_str(&serde_json::to_string(text)?);
+        write!(out, "\"{id}\":").map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut out, text)?;
     }
-    out.push('}');
-    Ok(out)
+    out.push(b'}');
+    // A text parameter, not a blob: SQLite's JSON functions read a blob as binary JSONB.
+    Ok(String::from_utf8(out).map_err(StoreError::backend)?)
 }
 
 /// Fills `results[i]` for each `(i, finish)` of the batch.
