@@ -133,3 +133,112 @@ async fn a_lease_held_when_the_server_dies_is_rescued_after_restart() {
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["state"], "completed");
 }
+
+/// A hybrid call hands its job to a waiting worker at the commit, before the enqueue is on
+/// disk, and answers only once the enqueue (and, for a 200, the result) is: `kill -9` mid-load
+/// must lose no job a call answered, nor the result of one answered as finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_hybrid_calls_loses_no_answered_job_or_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let mut server = Server::start(&db);
+    // (id, answered finished)
+    let answered = Arc::new(Mutex::new(Vec::<(String, bool)>::new()));
+
+    let worker = {
+        let base = server.url.clone();
+        tokio::spawn(async move {
+            let http = http(None);
+            let fetch =
+                json!({"queues": ["hybrid"], "worker_id": "w", "max_jobs": 8, "wait_ms": 1000});
+            loop {
+                let Ok(resp) = http
+                    .post(format!("{base}/v1/fetch"))
+                    .json(&fetch)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                let Ok(body) = resp.json::<serde_json::Value>().await else {
+                    break;
+                };
+                for job in body["jobs"].as_array().into_iter().flatten() {
+                    let url = format!("{base}/v1/jobs/{}/complete", job["id"].as_str().unwrap());
+                    let done = json!({"lease_token": job["lease_token"], "result": {"n": job["payload"]["n"]}});
+                    if http.post(&url).json(&done).send().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let mut callers = Vec::new();
+    for p in 0..4 {
+        let url = format!("{}/v1/queues/hybrid/jobs?wait_ms=1000", server.url);
+        let answered = Arc::clone(&answered);
+        callers.push(tokio::spawn(async move {
+            let http = http(None);
+            for n in 0.. {
+                let body = json!({"payload": {"producer": p, "n": n}});
+                let Ok(resp) = http.post(&url).json(&body).send().await else {
+                    break;
+                };
+                let status = resp.status().as_u16();
+                let Ok(job) = resp.json::<serde_json::Value>().await else {
+                    break;
+                };
+                if matches!(status, 200 | 202) {
+                    let id = job["id"].as_str().unwrap().to_owned();
+                    answered
+                        .lock()
+                        .unwrap()
+                        .push((id, job["state"] == "completed"));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(LOAD).await;
+    server.kill();
+    for c in callers {
+        c.await.unwrap();
+    }
+    worker.await.unwrap();
+    let answered = answered.lock().unwrap().clone();
+    let finished = answered.iter().filter(|(_, done)| *done).count();
+    assert!(
+        finished >= 20,
+        "only {finished} of {} calls finished in time; the test proves little",
+        answered.len()
+    );
+
+    let server = Server::start(&db);
+    let http = http(None);
+    let stored: HashSet<String> = all_ids(&http, &server.url, "hybrid")
+        .await
+        .into_iter()
+        .collect();
+    let lost: Vec<_> = answered
+        .iter()
+        .filter(|(id, _)| !stored.contains(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered calls lost their job after kill -9, e.g. {:?}",
+        lost.len(),
+        answered.len(),
+        &lost[..lost.len().min(5)]
+    );
+    for (id, _) in answered.iter().filter(|(_, done)| *done) {
+        let (_, job) = get(&http, &format!("{}/v1/jobs/{id}", server.url)).await;
+        assert_eq!(
+            job["state"], "completed",
+            "a result answered before kill -9 is gone: {job}"
+        );
+    }
+    eprintln!(
+        "kill -9 during hybrid calls: {} answered ({finished} finished), {} stored",
+        answered.len(),
+        stored.len()
+    );
+}

@@ -15,10 +15,10 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Change, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
-    JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
+    Change, Durable, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish,
+    JobHeartbeat, JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
     ScheduleClaimTick, SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut,
-    SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Transition, Upserted,
+    SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Transition, Upserted, Urgency,
 };
 use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
@@ -51,6 +51,15 @@ impl Metered {
         self.metrics
             .observe_store_call(op, outcome, start.elapsed());
         result
+    }
+
+    /// An insert and the hand-off's lease: the count on the span, the enqueue, the waits.
+    fn inserted_and_fetched(&self, span: &Span, done: &InsertedAndFetched) {
+        span.record("count", done.fetched.len());
+        if done.inserted.created {
+            EngineMetrics::inc(&self.metrics.enqueued, &done.inserted.job.queue, 1);
+        }
+        self.observe_waits(&done.fetched);
     }
 
     /// Each leased job's wait, from when it was due to when it started.
@@ -253,12 +262,27 @@ impl Store for Metered {
                 self.inner.job_insert_and_fetch(job, fetch),
             )
             .await?;
-        span.record("count", done.fetched.len());
-        if done.inserted.created {
-            EngineMetrics::inc(&self.metrics.enqueued, &done.inserted.job.queue, 1);
-        }
-        self.observe_waits(&done.fetched);
+        self.inserted_and_fetched(&span, &done);
         Ok(done)
+    }
+
+    async fn job_insert_and_fetch_early(
+        &self,
+        job: JobInsert,
+        fetch: JobFetch,
+        urgency: Urgency,
+    ) -> Result<(InsertedAndFetched, Durable), StoreError> {
+        let span = span("job_insert_and_fetch");
+        span.record("queue", job.queue.as_str());
+        let (done, durable) = self
+            .call(
+                "job_insert_and_fetch",
+                span.clone(),
+                self.inner.job_insert_and_fetch_early(job, fetch, urgency),
+            )
+            .await?;
+        self.inserted_and_fetched(&span, &done);
+        Ok((done, durable))
     }
 
     async fn job_finish_many(

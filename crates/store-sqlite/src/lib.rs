@@ -42,10 +42,10 @@ use std::{
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
+    Durable, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
     JobInsert, JobList, JobPrune, JobRetryDead, Promoted, Published, ScheduleClaimTick,
     SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
-    TopicEventPrune, TopicPublish, Upserted,
+    TopicEventPrune, TopicPublish, Upserted, Urgency,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription, ms_to_timestamp};
 use jiff::Timestamp;
@@ -183,18 +183,29 @@ impl Store for SqliteStore {
         fetch: JobFetch,
     ) -> Result<InsertedAndFetched, StoreError> {
         let (inserted, fetched) = self
-            .write(move |conn, now| {
-                let inserted = jobs::insert_many(conn, now, vec![job])?
-                    .pop()
-                    .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
-                let fetched = jobs::fetch(conn, now, fetch)?;
-                Ok((inserted, fetched))
-            })
+            .write(move |conn, now| insert_and_fetch(conn, now, job, fetch))
             .await?;
         Ok(InsertedAndFetched {
             inserted,
             fetched: self.whole(fetched).await?,
         })
+    }
+
+    /// Answered with the commit: the fetcher gets its jobs while the sync runs.
+    async fn job_insert_and_fetch_early(
+        &self,
+        job: JobInsert,
+        fetch: JobFetch,
+        urgency: Urgency,
+    ) -> Result<(InsertedAndFetched, Durable), StoreError> {
+        let ((inserted, fetched), durable) = self
+            .writer
+            .submit_early(urgency, move |conn, now| {
+                insert_and_fetch(conn, now, job, fetch)
+            })
+            .await?;
+        let fetched = self.whole(fetched).await?;
+        Ok((InsertedAndFetched { inserted, fetched }, durable))
     }
 
     async fn job_finish_many(
@@ -405,4 +416,17 @@ impl Store for SqliteStore {
         );
         Ok(())
     }
+}
+
+fn insert_and_fetch(
+    conn: &Connection,
+    now: i64,
+    job: JobInsert,
+    fetch: JobFetch,
+) -> Result<(Inserted, jobs::Fetched), Error> {
+    let inserted = jobs::insert_many(conn, now, vec![job])?
+        .pop()
+        .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
+    let fetched = jobs::fetch(conn, now, fetch)?;
+    Ok((inserted, fetched))
 }

@@ -6,7 +6,9 @@
 //! group), and only then answers every caller. Under load, groups grow and fsyncs are shared;
 //! alone, a command commits at once. No caller hears "done" before its change is durable.
 //! With [`SyncFn`] given, the fsync runs on a second thread (see [`sync`]) while this one
-//! runs the next group.
+//! runs the next group. A command sent with [`Writer::submit_early`] also hears its result at
+//! the commit, for work that may go on while the sync runs (a hybrid call's hand-off); its
+//! caller is told it is done only by the [`Durable`] that follows.
 
 use std::{
     sync::{
@@ -17,7 +19,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use buzzer_store::StoreError;
+use buzzer_store::{Durable, StoreError, Urgency};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -26,9 +28,11 @@ use crate::{
     error::{Error, closed},
 };
 
+mod command;
 mod sync;
+use command::{Command, Pending, Staged};
 pub(crate) use sync::SyncFn;
-use sync::{Broken, Group, Syncer, fail_all};
+use sync::{Broken, Commands, Group, Syncer, fail_all};
 
 /// The most commands one transaction takes, so one group's latency stays bounded while a
 /// flood is queued behind it.
@@ -54,52 +58,6 @@ struct Counters {
     commits: AtomicU64,
     failed_groups: AtomicU64,
     syncs: AtomicU64,
-}
-
-/// A unit of work on the write connection, with the caller waiting for its answer.
-trait Command: Send {
-    /// Runs inside the group's transaction; `false` if the command failed (its savepoint is
-    /// then rolled back).
-    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool;
-    /// Sends the command's own result: its group committed.
-    fn reply(self: Box<Self>);
-    /// Sends `error` instead: its group did not commit.
-    fn fail(self: Box<Self>, error: StoreError);
-}
-
-struct Pending<T, F> {
-    work: Option<F>,
-    outcome: Option<Result<T, Error>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T, F> Command for Pending<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
-{
-    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
-        let Some(work) = self.work.take() else {
-            return false;
-        };
-        let outcome = work(conn, now_ms);
-        let ok = outcome.is_ok();
-        self.outcome = Some(outcome);
-        ok
-    }
-
-    fn reply(self: Box<Self>) {
-        let answer = match self.outcome {
-            Some(outcome) => outcome.map_err(StoreError::from),
-            None => Err(StoreError::Unavailable("the command did not run".into())),
-        };
-        // A caller that stopped waiting still had its change committed; nobody to tell.
-        let _ = self.reply.send(answer);
-    }
-
-    fn fail(self: Box<Self>, error: StoreError) {
-        let _ = self.reply.send(Err(error));
-    }
 }
 
 /// The handle the store keeps: sends commands and, on close, stops the thread.
@@ -152,17 +110,37 @@ impl Writer {
         F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let command = Box::new(Pending {
-            work: Some(work),
-            outcome: None,
-            reply,
-        });
-        {
-            let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = tx.as_ref().ok_or_else(closed)?;
-            tx.send(command).map_err(|_| stopped())?;
-        }
+        self.send(Box::new(Pending::new(Box::new(work), reply)))?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `work` like [`submit`](Writer::submit), but answers with its result as soon as its
+    /// group commits, and with [`Durable`] for the sync that follows.
+    pub(crate) async fn submit_early<T, F>(
+        &self,
+        urgency: Urgency,
+        work: F,
+    ) -> Result<(T, Durable), StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+    {
+        let (committed, answer) = oneshot::channel();
+        let (durable, durable_answer) = oneshot::channel();
+        self.send(Box::new(Staged::new(
+            Box::new(work),
+            urgency,
+            committed,
+            durable,
+        )))?;
+        let value = answer.await.map_err(|_| stopped())??;
+        Ok((value, Durable::pending(durable_answer)))
+    }
+
+    fn send(&self, command: Box<dyn Command>) -> Result<(), StoreError> {
+        let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = tx.as_ref().ok_or_else(closed)?;
+        tx.send(command).map_err(|_| stopped())
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -223,7 +201,7 @@ fn run(
 ) {
     // `recv` fails only once every sender is gone and the queue is empty: close drains first.
     while let Ok(first) = rx.recv() {
-        let mut group: Group = Vec::with_capacity(16);
+        let mut group: Commands = Vec::with_capacity(16);
         group.push(first);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -241,11 +219,16 @@ fn run(
         counters
             .commands
             .fetch_add(group.len() as u64, Ordering::Relaxed);
+        let changes = conn.total_changes();
         match run_group(&conn, &mut group, clock) {
             Ok(()) => {
                 counters.commits.fetch_add(1, Ordering::Relaxed);
+                group.iter_mut().for_each(|c| c.committed());
                 match &syncer {
-                    Some(syncer) => syncer.push(group),
+                    Some(syncer) => syncer.push(Group {
+                        commands: group,
+                        wrote: conn.total_changes() != changes,
+                    }),
                     None => group.into_iter().for_each(|c| c.reply()),
                 }
             }
@@ -299,6 +282,8 @@ fn run_group(
     Ok(())
 }
 
+#[cfg(test)]
+mod early_tests;
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use buzzer_engine::EngineError;
-use buzzer_store::{JobFetch, JobInsert};
+use buzzer_store::{JobFetch, JobInsert, Urgency};
 use buzzer_types::{EnqueueRequest, Job, JobState};
 use futures::FutureExt;
 use serde_json::json;
@@ -51,6 +51,35 @@ pub async fn insert_and_fetch_leases_the_new_job_of_an_empty_queue<F: StoreFacto
     // It is as leased as any fetched job: the token completes it.
     ctx.complete(leased).await;
     assert_eq!(ctx.get(leased.id).await.state, JobState::Completed);
+}
+
+/// The early form answers like the plain one, and once its `Durable` resolves the insert and
+/// the lease are there for good (a reopen still sees both).
+pub async fn insert_and_fetch_early_answers_like_insert_and_fetch<F: StoreFactory>(factory: F) {
+    let mut ctx = TestContext::new(factory).await;
+    for urgency in [Urgency::Now, Urgency::WithNext] {
+        let (done, durable) = ctx
+            .store()
+            .job_insert_and_fetch_early(insert("q", 0), fetch("q", 10), urgency)
+            .await
+            .unwrap();
+        assert!(done.inserted.created);
+        assert_eq!(done.inserted.job.state, JobState::Available);
+        let [leased] = done.fetched.as_slice() else {
+            panic!("expected the new job leased, got {:?}", done.fetched);
+        };
+        assert_eq!(leased.id, done.inserted.job.id);
+        assert_eq!(leased.state, JobState::Running);
+        assert!(leased.lease_token.is_some());
+        durable.wait().await.unwrap();
+        let leased = leased.clone();
+        ctx.reopen().await;
+        let stored = ctx.get(leased.id).await;
+        assert_eq!(stored.state, JobState::Running, "{urgency:?}");
+        assert_eq!(stored.attempt, 1);
+        ctx.complete(&leased).await;
+        assert_eq!(ctx.get(leased.id).await.state, JobState::Completed);
+    }
 }
 
 pub async fn insert_and_fetch_keeps_priority_and_fifo<F: StoreFactory>(factory: F) {

@@ -11,10 +11,12 @@
 //!   nothing leaves a terminal state except [`Store::job_retry`] / [`Store::job_retry_dead`].
 //! - **Atomicity**: each method is all-or-nothing, except where it returns per-item results.
 
+mod durable;
 mod error;
 mod params;
 mod topics;
 
+pub use durable::{Durable, Urgency};
 pub use error::StoreError;
 pub use params::*;
 pub use topics::*;
@@ -57,6 +59,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
             .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
         let fetched = self.job_fetch(fetch).await.unwrap_or_default();
         Ok(InsertedAndFetched { inserted, fetched })
+    }
+
+    /// [`job_insert_and_fetch`](Store::job_insert_and_fetch), answered as soon as the change
+    /// is committed, before it is necessarily durable: the hand-off gives the leased jobs to
+    /// their fetcher while the store makes the change durable, and the enqueue's caller is
+    /// answered only once [`Durable`] resolves. A fetcher running the job earlier is safe: if
+    /// the change is lost, the job and its lease are lost together, and no caller was told
+    /// the job was accepted.
+    ///
+    /// A store that syncs in a stage of its own (SQLite's sync thread) may hold the sync back
+    /// briefly for [`Urgency::WithNext`]. The default answers once durable.
+    async fn job_insert_and_fetch_early(
+        &self,
+        job: JobInsert,
+        fetch: JobFetch,
+        _urgency: Urgency,
+    ) -> Result<(InsertedAndFetched, Durable), StoreError> {
+        Ok((
+            self.job_insert_and_fetch(job, fetch).await?,
+            Durable::done(),
+        ))
     }
 
     /// Applies each transition if the job is still `running` under the given lease token (and,

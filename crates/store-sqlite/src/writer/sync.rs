@@ -8,7 +8,9 @@
 //! `fdatasync` on the WAL and only then answers. A caller still hears "done" only after its
 //! change is on disk: `fdatasync` flushes every frame written before it was called, so one sync
 //! covers every group committed before it started, and while it runs the next groups queue up
-//! to share the sync after it.
+//! to share the sync after it. A group whose callers are in no hurry (a hybrid call's enqueue,
+//! whose caller waits for the job's result anyway) waits up to [`LAZY_WAIT`] for one that is,
+//! so that one sync serves both; a group that changed nothing is not synced at all.
 //!
 //! Why this is as safe as `FULL`: checkpoints still sync the WAL before copying it into the
 //! database and sync the database after (SQLite does that at `NORMAL` too), and a restarted WAL
@@ -23,9 +25,10 @@ use std::{
     io,
     sync::{Arc, OnceLock, atomic::Ordering, mpsc},
     thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
-use buzzer_store::StoreError;
+use buzzer_store::{StoreError, Urgency};
 
 use super::{Command, Counters};
 
@@ -37,7 +40,17 @@ pub(crate) type SyncFn = Box<dyn FnMut() -> io::Result<()> + Send>;
 /// durable. The store refuses every write from then on; reopening it runs SQLite's recovery.
 pub(super) type Broken = Arc<OnceLock<String>>;
 
-pub(super) type Group = Vec<Box<dyn Command>>;
+/// The commands of one transaction.
+pub(super) type Commands = Vec<Box<dyn Command>>;
+
+/// A committed transaction on its way to its callers.
+pub(super) struct Group {
+    pub(super) commands: Commands,
+    /// Whether it changed anything. One that did not has nothing to make durable, but its
+    /// answers may rest on earlier groups' changes (an idempotent enqueue that found the job
+    /// an earlier group inserted), so it is still answered only after those are synced.
+    pub(super) wrote: bool,
+}
 
 pub(super) struct Syncer {
     tx: mpsc::Sender<Group>,
@@ -62,7 +75,7 @@ impl Syncer {
         if let Err(mpsc::SendError(group)) = self.tx.send(group) {
             // The thread is gone (it panicked): nothing will sync these.
             fail_all(
-                vec![group],
+                vec![group.commands],
                 "the write was committed but the sync thread has stopped",
             );
         }
@@ -81,21 +94,36 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
     while let Ok(first) = rx.recv() {
         let mut groups = vec![first];
         groups.extend(rx.try_iter());
+        if !groups.iter().any(is_urgent) {
+            gather_urgent(&rx, &mut groups);
+        }
+        let commands = groups.iter().map(|g| g.commands.len()).sum();
+        let mut replies = Vec::with_capacity(commands);
+        let mut wrote = false;
+        for group in groups {
+            wrote |= group.wrote;
+            replies.extend(group.commands);
+        }
         let outcome = match broken.get() {
             Some(cause) => Err(cause.clone()),
-            None => sync().map_err(|e| e.to_string()),
+            // Every group before these was synced in an earlier round: nothing to wait for.
+            None if !wrote => Ok(()),
+            None => {
+                let synced = sync().map_err(|e| e.to_string());
+                if synced.is_ok() {
+                    counters.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+                synced
+            }
         };
         match outcome {
-            Ok(()) => {
-                counters.syncs.fetch_add(1, Ordering::Relaxed);
-                groups.into_iter().flatten().for_each(|c| c.reply());
-            }
+            Ok(()) => replies.into_iter().for_each(|c| c.reply()),
             Err(cause) => {
                 if broken.set(cause.clone()).is_ok() {
                     tracing::error!(error = %cause, "syncing the SQLite WAL failed; the store refuses writes until it is reopened");
                 }
                 fail_all(
-                    groups,
+                    vec![replies],
                     &format!("the write was committed but could not be made durable: {cause}"),
                 );
             }
@@ -103,7 +131,32 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
     }
 }
 
-pub(super) fn fail_all(groups: Vec<Group>, message: &str) {
+/// How long groups that nobody is in a hurry for wait for one that is, to share its sync.
+///
+/// A hybrid call's enqueue is the case in point: its job is handed to a waiting worker at the
+/// commit, the worker's result commits a moment later and is synced at once (its caller is
+/// waiting), and that one sync makes both durable. Synced on its own, the enqueue would hold
+/// the result's sync up behind it. Short, so a result that takes longer costs little.
+pub(super) const LAZY_WAIT: Duration = Duration::from_millis(1);
+
+fn is_urgent(group: &Group) -> bool {
+    group.commands.iter().any(|c| c.urgency() == Urgency::Now)
+}
+
+/// Adds to `groups` what commits within [`LAZY_WAIT`], until an urgent group arrives or the
+/// writer closes.
+fn gather_urgent(rx: &mpsc::Receiver<Group>, groups: &mut Vec<Group>) {
+    let deadline = Instant::now() + LAZY_WAIT;
+    while let Ok(group) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        groups.push(group);
+        groups.extend(rx.try_iter());
+        if groups.iter().any(is_urgent) {
+            return;
+        }
+    }
+}
+
+pub(super) fn fail_all(groups: Vec<Commands>, message: &str) {
     for command in groups.into_iter().flatten() {
         command.fail(StoreError::Unavailable(message.to_owned()));
     }

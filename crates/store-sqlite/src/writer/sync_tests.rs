@@ -10,7 +10,7 @@ use super::tests::{committed, fixture_with, insert, settle};
 use super::*;
 
 /// A sync that tells the test it started, then waits for the test to say how it ends.
-fn gated() -> (
+pub(super) fn gated() -> (
     SyncFn,
     std_mpsc::Receiver<()>,
     std_mpsc::Sender<io::Result<()>>,
@@ -25,7 +25,7 @@ fn gated() -> (
     (sync, started, finish)
 }
 
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
+pub(super) async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

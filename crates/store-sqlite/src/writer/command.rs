@@ -1,0 +1,138 @@
+//! The commands the writer runs, and how each answers its caller.
+
+use buzzer_store::{StoreError, Urgency};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::error::Error;
+
+/// A unit of work on the write connection, with the caller waiting for its answer.
+pub(super) trait Command: Send {
+    /// Runs inside the group's transaction; `false` if the command failed (its savepoint is
+    /// then rolled back).
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool;
+    /// How soon the caller needs its group on disk.
+    fn urgency(&self) -> Urgency {
+        Urgency::Now
+    }
+    /// Its group committed; the sync may still be to come.
+    fn committed(&mut self) {}
+    /// Its group committed and is durable.
+    fn reply(self: Box<Self>);
+    /// Sends `error` instead: its group did not commit, or could not be made durable.
+    fn fail(self: Box<Self>, error: StoreError);
+}
+
+type Work<T> = Box<dyn FnOnce(&Connection, i64) -> Result<T, Error> + Send>;
+
+fn run_work<T>(
+    work: &mut Option<Work<T>>,
+    outcome: &mut Option<Result<T, Error>>,
+    conn: &Connection,
+    now_ms: i64,
+) -> bool {
+    let Some(work) = work.take() else {
+        return false;
+    };
+    let result = work(conn, now_ms);
+    let ok = result.is_ok();
+    *outcome = Some(result);
+    ok
+}
+
+fn answer<T>(outcome: Option<Result<T, Error>>) -> Result<T, StoreError> {
+    match outcome {
+        Some(outcome) => outcome.map_err(StoreError::from),
+        None => Err(StoreError::Unavailable("the command did not run".into())),
+    }
+}
+
+/// Answered once its group is durable.
+pub(super) struct Pending<T> {
+    work: Option<Work<T>>,
+    outcome: Option<Result<T, Error>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T> Pending<T> {
+    pub(super) fn new(work: Work<T>, reply: oneshot::Sender<Result<T, StoreError>>) -> Pending<T> {
+        Pending {
+            work: Some(work),
+            outcome: None,
+            reply,
+        }
+    }
+}
+
+impl<T: Send + 'static> Command for Pending<T> {
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
+        run_work(&mut self.work, &mut self.outcome, conn, now_ms)
+    }
+
+    fn reply(self: Box<Self>) {
+        // A caller that stopped waiting still had its change committed; nobody to tell.
+        let _ = self.reply.send(answer(self.outcome));
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// Answered twice: with its result once its group commits, then once that group is durable.
+pub(super) struct Staged<T> {
+    work: Option<Work<T>>,
+    outcome: Option<Result<T, Error>>,
+    urgency: Urgency,
+    /// Taken at the commit; still here if the group never committed.
+    committed: Option<oneshot::Sender<Result<T, StoreError>>>,
+    durable: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl<T> Staged<T> {
+    pub(super) fn new(
+        work: Work<T>,
+        urgency: Urgency,
+        committed: oneshot::Sender<Result<T, StoreError>>,
+        durable: oneshot::Sender<Result<(), StoreError>>,
+    ) -> Staged<T> {
+        Staged {
+            work: Some(work),
+            outcome: None,
+            urgency,
+            committed: Some(committed),
+            durable,
+        }
+    }
+}
+
+impl<T: Send + 'static> Command for Staged<T> {
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
+        run_work(&mut self.work, &mut self.outcome, conn, now_ms)
+    }
+
+    fn urgency(&self) -> Urgency {
+        self.urgency
+    }
+
+    fn committed(&mut self) {
+        if let Some(committed) = self.committed.take() {
+            let _ = committed.send(answer(self.outcome.take()));
+        }
+    }
+
+    fn reply(self: Box<Self>) {
+        let _ = self.durable.send(Ok(()));
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        match self.committed {
+            Some(committed) => {
+                let _ = committed.send(Err(error));
+            }
+            None => {
+                let _ = self.durable.send(Err(error));
+            }
+        }
+    }
+}
