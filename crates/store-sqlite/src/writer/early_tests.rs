@@ -125,3 +125,28 @@ async fn a_group_that_changed_nothing_waits_for_earlier_syncs_but_has_none_of_it
     let stats = f.writer.stats();
     assert_eq!((stats.commits, stats.syncs), (2, 1), "{stats:?}");
 }
+
+#[tokio::test]
+async fn a_group_that_changed_nothing_does_not_hurry_a_held_back_sync() {
+    let (sync, started, finish) = gated();
+    let f = fixture_with(Some(sync));
+    let first = insert(&f.writer, 1);
+    until("the first sync", || started.try_recv().is_ok()).await;
+    let ((), durable) = insert_early(&f.writer, 2).await.unwrap();
+    // An empty fetch, say: its caller is waiting, but there is nothing of its own to sync.
+    let w = Arc::clone(&f.writer);
+    let read = tokio::spawn(async move { w.submit(|_, _| Ok(())).await });
+    settle().await;
+
+    let released = std::time::Instant::now();
+    finish.send(Ok(())).unwrap();
+    first.await.unwrap().unwrap();
+    until("the second sync", || started.try_recv().is_ok()).await;
+    assert!(
+        released.elapsed() >= sync::LAZY_WAIT,
+        "the held-back group was synced at once, for a group that changed nothing"
+    );
+    finish.send(Ok(())).unwrap();
+    durable.wait().await.unwrap();
+    read.await.unwrap().unwrap();
+}

@@ -94,7 +94,8 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
     while let Ok(first) = rx.recv() {
         let mut groups = vec![first];
         groups.extend(rx.try_iter());
-        if !groups.iter().any(is_urgent) {
+        // Held back only to share a sync: a round with nothing to sync answers at once.
+        if groups.iter().any(|g| g.wrote) && !groups.iter().any(is_urgent) {
             gather_urgent(&rx, &mut groups);
         }
         let commands = groups.iter().map(|g| g.commands.len()).sum();
@@ -139,8 +140,11 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
 /// the result's sync up behind it. Short, so a result that takes longer costs little.
 pub(super) const LAZY_WAIT: Duration = Duration::from_millis(1);
 
+/// A group that changed nothing does not hurry a sync: it waits for the earlier groups it may
+/// rest on, and a hybrid call's worker, fetching again with an empty queue while its call's
+/// enqueue is held back, would otherwise force the sync that the call's result should share.
 fn is_urgent(group: &Group) -> bool {
-    group.commands.iter().any(|c| c.urgency() == Urgency::Now)
+    group.wrote && group.commands.iter().any(|c| c.urgency() == Urgency::Now)
 }
 
 /// Adds to `groups` what commits within [`LAZY_WAIT`], until an urgent group arrives or the
