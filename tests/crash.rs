@@ -18,6 +18,32 @@ use serde_json::json;
 const PRODUCERS: usize = 8;
 const LOAD: Duration = Duration::from_millis(1500);
 
+/// Posts `{"payload": {"producer": p, "n": n}}` to `url` for n = 0, 1, … until the server is
+/// gone, and keeps what `keep` takes from each answer. A request that got no answer was never
+/// acknowledged, so it may be lost.
+fn produce<T: Send + 'static>(
+    url: String,
+    p: usize,
+    kept: Arc<Mutex<Vec<T>>>,
+    keep: fn(u16, serde_json::Value) -> Option<T>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let http = http(None);
+        for n in 0.. {
+            let body = json!({"payload": {"producer": p, "n": n}});
+            let Ok(resp) = http.post(&url).json(&body).send().await else {
+                break;
+            };
+            let status = resp.status().as_u16();
+            let Ok(text) = resp.text().await else { break };
+            let answer = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            if let Some(k) = keep(status, answer) {
+                kept.lock().unwrap().push(k);
+            }
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_enqueue_load_loses_no_acknowledged_job() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,31 +51,14 @@ async fn kill_9_under_enqueue_load_loses_no_acknowledged_job() {
     let mut server = Server::start(&db);
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
 
-    let mut producers = Vec::new();
-    for p in 0..PRODUCERS {
-        let url = format!("{}/v1/queues/crash/jobs", server.url);
-        let acked = Arc::clone(&acked);
-        producers.push(tokio::spawn(async move {
-            let http = http(None);
-            for n in 0.. {
-                let body = json!({"payload": {"producer": p, "n": n}});
-                // Once the server is gone every request fails and the producer stops. A
-                // request that got no answer was never acknowledged, so it may be lost.
-                let Ok(resp) = http.post(&url).json(&body).send().await else {
-                    break;
-                };
-                let status = resp.status().as_u16();
-                let Ok(text) = resp.text().await else { break };
-                if status == 201 {
-                    let job: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    acked
-                        .lock()
-                        .unwrap()
-                        .push(job["id"].as_str().unwrap().to_owned());
-                }
-            }
-        }));
-    }
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let url = format!("{}/v1/queues/crash/jobs", server.url);
+            produce(url, p, Arc::clone(&acked), |status, job| {
+                (status == 201).then(|| job["id"].as_str().unwrap().to_owned())
+            })
+        })
+        .collect();
     tokio::time::sleep(LOAD).await;
     // Mid-load: requests are in flight in the writer's queue and on the wire.
     server.kill();
@@ -173,31 +182,17 @@ async fn kill_9_during_hybrid_calls_loses_no_answered_job_or_result() {
             }
         })
     };
-    let mut callers = Vec::new();
-    for p in 0..4 {
-        let url = format!("{}/v1/queues/hybrid/jobs?wait_ms=1000", server.url);
-        let answered = Arc::clone(&answered);
-        callers.push(tokio::spawn(async move {
-            let http = http(None);
-            for n in 0.. {
-                let body = json!({"payload": {"producer": p, "n": n}});
-                let Ok(resp) = http.post(&url).json(&body).send().await else {
-                    break;
-                };
-                let status = resp.status().as_u16();
-                let Ok(job) = resp.json::<serde_json::Value>().await else {
-                    break;
-                };
-                if matches!(status, 200 | 202) {
+    let callers: Vec<_> = (0..4)
+        .map(|p| {
+            let url = format!("{}/v1/queues/hybrid/jobs?wait_ms=1000", server.url);
+            produce(url, p, Arc::clone(&answered), |status, job| {
+                matches!(status, 200 | 202).then(|| {
                     let id = job["id"].as_str().unwrap().to_owned();
-                    answered
-                        .lock()
-                        .unwrap()
-                        .push((id, job["state"] == "completed"));
-                }
-            }
-        }));
-    }
+                    (id, job["state"] == "completed")
+                })
+            })
+        })
+        .collect();
     tokio::time::sleep(LOAD).await;
     server.kill();
     for c in callers {
