@@ -98,13 +98,7 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
         if groups.iter().any(|g| g.wrote) && !groups.iter().any(is_urgent) {
             gather_urgent(&rx, &mut groups);
         }
-        let commands = groups.iter().map(|g| g.commands.len()).sum();
-        let mut replies = Vec::with_capacity(commands);
-        let mut wrote = false;
-        for group in groups {
-            wrote |= group.wrote;
-            replies.extend(group.commands);
-        }
+        let wrote = groups.iter().any(|g| g.wrote);
         let outcome = match broken.get() {
             Some(cause) => Err(cause.clone()),
             // Every group before these was synced in an earlier round: nothing to wait for.
@@ -118,13 +112,16 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
             }
         };
         match outcome {
-            Ok(()) => replies.into_iter().for_each(|c| c.reply()),
+            Ok(()) => groups
+                .into_iter()
+                .flat_map(|g| g.commands)
+                .for_each(|c| c.reply()),
             Err(cause) => {
                 if broken.set(cause.clone()).is_ok() {
                     tracing::error!(error = %cause, "syncing the SQLite WAL failed; the store refuses writes until it is reopened");
                 }
                 fail_all(
-                    vec![replies],
+                    groups.into_iter().map(|g| g.commands).collect(),
                     &format!("the write was committed but could not be made durable: {cause}"),
                 );
             }
