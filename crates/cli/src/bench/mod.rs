@@ -79,8 +79,8 @@ pub enum Mode {
     Http,
 }
 
-/// The job every workload runs: W1's payload `{"n": i, "pad": "<64 x>"}`, and a handler that
-/// does nothing but hand `n` back.
+/// The job W1 and W2 run: W1's payload `{"n": i, "pad": "<64 x>"}`, and a no-op handler that
+/// returns nothing, as the peers' do.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct BenchJob {
     pub n: u64,
@@ -90,7 +90,27 @@ pub(crate) struct BenchJob {
 
 impl buzzer::Job for BenchJob {
     const QUEUE: &'static str = "bench";
+    type Output = ();
+}
+
+/// The job W3 calls: the same payload, and a handler that hands `n` back, so each call can
+/// check it got its own job's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct CallJob(pub BenchJob);
+
+impl buzzer::Job for CallJob {
+    const QUEUE: &'static str = "bench";
     type Output = u64;
+}
+
+/// What the workers' handler returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handler {
+    /// Nothing (W1, W2).
+    Noop,
+    /// The job's `n` (W3).
+    Echo,
 }
 
 pub(crate) fn pad() -> String {

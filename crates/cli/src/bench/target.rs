@@ -15,7 +15,7 @@ use buzzer_types::{
 };
 use tempfile::TempDir;
 
-use super::{BenchJob, Mode};
+use super::{BenchJob, CallJob, Handler, Mode};
 use crate::{database_url::DatabaseUrl, http_client::ApiClient};
 
 pub(crate) struct TargetSpec {
@@ -254,12 +254,16 @@ impl Target {
         Some((field("VmRSS:")?, field("VmHWM:")?))
     }
 
-    /// Starts the no-op workers for `queue`: in this process, or as worker processes.
-    pub async fn start_workers(&self, queue: &str) -> anyhow::Result<Workers> {
+    /// Starts the workers for `queue`: in this process, or as worker processes.
+    pub async fn start_workers(&self, queue: &str, handler: Handler) -> anyhow::Result<Workers> {
         match &self.admin {
             Admin::Engine(_) => {
-                let worker = Worker::builder(&self.client)
-                    .register_in::<BenchJob, _>(queue, noop)
+                let builder = Worker::builder(&self.client);
+                let builder = match handler {
+                    Handler::Noop => builder.register_in::<BenchJob, _>(queue, noop),
+                    Handler::Echo => builder.register_in::<CallJob, _>(queue, echo),
+                };
+                let worker = builder
                     .queue_concurrency(queue, self.concurrency)
                     .build()?
                     .spawn();
@@ -268,7 +272,8 @@ impl Target {
             Admin::Http { url, api_key, .. } => {
                 let mut children = Vec::with_capacity(self.worker_processes);
                 for _ in 0..self.worker_processes {
-                    let child = start_worker(url, api_key.as_deref(), queue, self.concurrency);
+                    let child =
+                        start_worker(url, api_key.as_deref(), queue, self.concurrency, handler);
                     match child {
                         Ok(child) => children.push(child),
                         Err(e) => {
@@ -319,8 +324,12 @@ impl Drop for Target {
     }
 }
 
-async fn noop(_ctx: JobContext, job: BenchJob) -> Result<u64, JobError> {
-    Ok(job.n)
+pub(crate) async fn noop(_ctx: JobContext, _job: BenchJob) -> Result<(), JobError> {
+    Ok(())
+}
+
+pub(crate) async fn echo(_ctx: JobContext, job: CallJob) -> Result<u64, JobError> {
+    Ok(job.0.n)
 }
 
 pub(crate) enum Workers {
@@ -385,11 +394,15 @@ fn start_worker(
     api_key: Option<&str>,
     queue: &str,
     concurrency: usize,
+    handler: Handler,
 ) -> anyhow::Result<Child> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["--server", url, "bench-worker", "--queue", queue])
-        .args(["--concurrency", &concurrency.to_string()])
-        .env_remove("BUZZER_API_KEY")
+        .args(["--concurrency", &concurrency.to_string()]);
+    if handler == Handler::Echo {
+        cmd.arg("--echo");
+    }
+    cmd.env_remove("BUZZER_API_KEY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

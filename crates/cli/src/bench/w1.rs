@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{enqueue_batches, progress, report::Run, target::Target, wait_completed};
+use super::{Handler, enqueue_batches, progress, report::Run, target::Target, wait_completed};
 
 pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<Run> {
     let bar = progress(jobs, "enqueue");
@@ -13,7 +13,7 @@ pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Resu
     bar.finish_and_clear();
 
     let bar = progress(jobs, "process");
-    let workers = target.start_workers(queue).await?;
+    let workers = target.start_workers(queue, Handler::Noop).await?;
     let started = Instant::now();
     let drained = wait_completed(target, queue, jobs, &bar).await;
     let process_s = started.elapsed().as_secs_f64();

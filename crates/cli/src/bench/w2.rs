@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use super::{BenchJob, progress, report::Run, target::Target, wait_completed};
+use super::{BenchJob, Handler, progress, report::Run, target::Target, wait_completed};
 
 pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<Run> {
-    let workers = target.start_workers(queue).await?;
+    let workers = target.start_workers(queue, Handler::Noop).await?;
     let bar = progress(jobs, "stream");
     let started = Instant::now();
     let produced = produce(target, queue, jobs);

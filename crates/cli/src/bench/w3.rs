@@ -8,7 +8,7 @@ use std::{
 
 use buzzer::Answer;
 
-use super::{BenchJob, progress, report::Run, target::Target, w2::percentile};
+use super::{BenchJob, CallJob, Handler, progress, report::Run, target::Target, w2::percentile};
 
 /// Calls before the measured ones: connections, statement caches and the worker warm up.
 const WARM_UP: u64 = 100;
@@ -19,7 +19,7 @@ fn direct(job: BenchJob) -> u64 {
 }
 
 pub(crate) async fn run(target: &Target, queue: &str, calls: u64) -> anyhow::Result<Run> {
-    let workers = target.start_workers(queue).await?;
+    let workers = target.start_workers(queue, Handler::Echo).await?;
     let outcome = measure(target, queue, calls).await;
     workers.stop().await;
     let (mut samples, mut direct_samples) = outcome?;
@@ -45,10 +45,10 @@ async fn measure(target: &Target, queue: &str, calls: u64) -> anyhow::Result<(Ve
         let start = Instant::now();
         let answer = target
             .client
-            .call(BenchJob {
+            .call(CallJob(BenchJob {
                 n,
                 pad: String::new(),
-            })
+            }))
             .queue(queue)
             .within(Duration::from_secs(5))
             .await?;

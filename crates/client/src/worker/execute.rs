@@ -47,8 +47,10 @@ impl Ended {
             })
         };
         match self {
+            // A handler with nothing to say (`()`, `None`) leaves no result: the job reads the
+            // same (`"result": null`) and its completion does not write one.
             Ended::Returned(Ok(result)) => Outcome::Completed {
-                result: Some(result),
+                result: (result.get() != "null").then_some(result),
             },
             Ended::Returned(Err(JobError {
                 kind: Kind::Retry,
@@ -180,7 +182,8 @@ mod tests {
     #[test]
     fn every_ending_maps_to_one_outcome() {
         let cases: Vec<(Ended, &str)> = vec![
-            (Ended::Returned(Ok(raw("1"))), "completed"),
+            (Ended::Returned(Ok(raw("1"))), "completed 1"),
+            (Ended::Returned(Ok(raw("null"))), "completed None"),
             (Ended::Returned(Err(JobError::retry("x"))), "retry x None"),
             (
                 Ended::Returned(Err(JobError::retry_in("x", Duration::from_millis(1500)))),
@@ -200,7 +203,10 @@ mod tests {
         ];
         for (ended, want) in cases {
             let got = match ended.outcome() {
-                Outcome::Completed { .. } => "completed".to_owned(),
+                Outcome::Completed { result } => match result {
+                    Some(result) => format!("completed {}", result.get()),
+                    None => "completed None".to_owned(),
+                },
                 Outcome::Retry(r) => format!("retry {} {:?}", r.error.message, r.retry_in_ms),
                 Outcome::Dead { error } => format!("dead {}", error.message),
                 Outcome::Cancelled { error } => {
