@@ -110,7 +110,7 @@ impl Writer {
         F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.send(Box::new(Pending::new(Box::new(work), reply)))?;
+        self.send(Box::new(Pending::new(work, reply)))?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -127,12 +127,7 @@ impl Writer {
     {
         let (committed, answer) = oneshot::channel();
         let (durable, durable_answer) = oneshot::channel();
-        self.send(Box::new(Staged::new(
-            Box::new(work),
-            urgency,
-            committed,
-            durable,
-        )))?;
+        self.send(Box::new(Staged::new(work, urgency, committed, durable)))?;
         let value = answer.await.map_err(|_| stopped())??;
         Ok((value, Durable::pending(durable_answer)))
     }

@@ -23,14 +23,15 @@ pub(super) trait Command: Send {
     fn fail(self: Box<Self>, error: StoreError);
 }
 
-type Work<T> = Box<dyn FnOnce(&Connection, i64) -> Result<T, Error> + Send>;
-
-fn run_work<T>(
-    work: &mut Option<Work<T>>,
+fn run_work<T, F>(
+    work: &mut Option<F>,
     outcome: &mut Option<Result<T, Error>>,
     conn: &Connection,
     now_ms: i64,
-) -> bool {
+) -> bool
+where
+    F: FnOnce(&Connection, i64) -> Result<T, Error>,
+{
     let Some(work) = work.take() else {
         return false;
     };
@@ -48,14 +49,14 @@ fn answer<T>(outcome: Option<Result<T, Error>>) -> Result<T, StoreError> {
 }
 
 /// Answered once its group is durable.
-pub(super) struct Pending<T> {
-    work: Option<Work<T>>,
+pub(super) struct Pending<T, F> {
+    work: Option<F>,
     outcome: Option<Result<T, Error>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
-impl<T> Pending<T> {
-    pub(super) fn new(work: Work<T>, reply: oneshot::Sender<Result<T, StoreError>>) -> Pending<T> {
+impl<T, F> Pending<T, F> {
+    pub(super) fn new(work: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Pending<T, F> {
         Pending {
             work: Some(work),
             outcome: None,
@@ -64,7 +65,11 @@ impl<T> Pending<T> {
     }
 }
 
-impl<T: Send + 'static> Command for Pending<T> {
+impl<T, F> Command for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+{
     fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
         run_work(&mut self.work, &mut self.outcome, conn, now_ms)
     }
@@ -80,8 +85,8 @@ impl<T: Send + 'static> Command for Pending<T> {
 }
 
 /// Answered twice: with its result once its group commits, then once that group is durable.
-pub(super) struct Staged<T> {
-    work: Option<Work<T>>,
+pub(super) struct Staged<T, F> {
+    work: Option<F>,
     outcome: Option<Result<T, Error>>,
     urgency: Urgency,
     /// Taken at the commit; still here if the group never committed.
@@ -89,13 +94,13 @@ pub(super) struct Staged<T> {
     durable: oneshot::Sender<Result<(), StoreError>>,
 }
 
-impl<T> Staged<T> {
+impl<T, F> Staged<T, F> {
     pub(super) fn new(
-        work: Work<T>,
+        work: F,
         urgency: Urgency,
         committed: oneshot::Sender<Result<T, StoreError>>,
         durable: oneshot::Sender<Result<(), StoreError>>,
-    ) -> Staged<T> {
+    ) -> Staged<T, F> {
         Staged {
             work: Some(work),
             outcome: None,
@@ -106,7 +111,11 @@ impl<T> Staged<T> {
     }
 }
 
-impl<T: Send + 'static> Command for Staged<T> {
+impl<T, F> Command for Staged<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
+{
     fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
         run_work(&mut self.work, &mut self.outcome, conn, now_ms)
     }
