@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use buzzer_store::{Durable, Inserted, InsertedAndFetched, JobInsert, RunAt, Urgency};
+use buzzer_store::{Inserted, InsertedAndFetched, JobInsert, RunAt, Urgency};
 use buzzer_types::{EnqueueRequest, Invalid, Job, JobState, Limits, validate_name};
 use tokio::time::Instant;
 
@@ -80,26 +80,25 @@ impl Engine {
         // during the enqueue's sync and start a sync of its own that the producer's next
         // enqueue then waits behind (W2 measured slower that way).
         // On error `taken` is dropped, and the fetcher looks again by itself.
+        let urgency = if watch {
+            Urgency::WithNext
+        } else {
+            Urgency::Now
+        };
         let (
             InsertedAndFetched {
                 mut inserted,
                 fetched,
             },
-            durable,
-        ) = if watch {
-            self.inner
-                .store
-                .job_insert_and_fetch_early(insert, taken.fetch.clone(), Urgency::WithNext)
-                .await?
-        } else {
-            (
-                self.inner
-                    .store
-                    .job_insert_and_fetch(insert, taken.fetch.clone())
-                    .await?,
-                Durable::done(),
-            )
-        };
+            mut durable,
+        ) = self
+            .inner
+            .store
+            .job_insert_and_fetch_early(insert, taken.fetch.clone(), urgency)
+            .await?;
+        if !watch {
+            durable.wait().await?;
+        }
         if let Some(leased) = fetched.iter().find(|j| j.id == inserted.job.id) {
             inserted.job = Job {
                 lease_token: None,
@@ -116,7 +115,8 @@ impl Engine {
         if inserted.created {
             self.after_insert(std::iter::once(&inserted.job));
         }
-        // The fetcher already has the job; the caller hears of it only once it is on disk.
+        // A hybrid call's fetcher already has the job; its caller hears of it only once it is
+        // on disk.
         durable.wait().await?;
         Ok((inserted, watch))
     }

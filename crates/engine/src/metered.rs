@@ -53,15 +53,6 @@ impl Metered {
         result
     }
 
-    /// An insert and the hand-off's lease: the count on the span, the enqueue, the waits.
-    fn inserted_and_fetched(&self, span: &Span, done: &InsertedAndFetched) {
-        span.record("count", done.fetched.len());
-        if done.inserted.created {
-            EngineMetrics::inc(&self.metrics.enqueued, &done.inserted.job.queue, 1);
-        }
-        self.observe_waits(&done.fetched);
-    }
-
     /// Each leased job's wait, from when it was due to when it started.
     fn observe_waits(&self, jobs: &[Job]) {
         let waits = jobs
@@ -253,16 +244,10 @@ impl Store for Metered {
         job: JobInsert,
         fetch: JobFetch,
     ) -> Result<InsertedAndFetched, StoreError> {
-        let span = span("job_insert_and_fetch");
-        span.record("queue", job.queue.as_str());
-        let done = self
-            .call(
-                "job_insert_and_fetch",
-                span.clone(),
-                self.inner.job_insert_and_fetch(job, fetch),
-            )
+        let (done, mut durable) = self
+            .job_insert_and_fetch_early(job, fetch, Urgency::Now)
             .await?;
-        self.inserted_and_fetched(&span, &done);
+        durable.wait().await?;
         Ok(done)
     }
 
@@ -281,7 +266,11 @@ impl Store for Metered {
                 self.inner.job_insert_and_fetch_early(job, fetch, urgency),
             )
             .await?;
-        self.inserted_and_fetched(&span, &done);
+        span.record("count", done.fetched.len());
+        if done.inserted.created {
+            EngineMetrics::inc(&self.metrics.enqueued, &done.inserted.job.queue, 1);
+        }
+        self.observe_waits(&done.fetched);
         Ok((done, durable))
     }
 

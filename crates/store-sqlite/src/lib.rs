@@ -182,13 +182,11 @@ impl Store for SqliteStore {
         job: JobInsert,
         fetch: JobFetch,
     ) -> Result<InsertedAndFetched, StoreError> {
-        let (inserted, fetched) = self
-            .write(move |conn, now| insert_and_fetch(conn, now, job, fetch))
+        let (done, mut durable) = self
+            .job_insert_and_fetch_early(job, fetch, Urgency::Now)
             .await?;
-        Ok(InsertedAndFetched {
-            inserted,
-            fetched: self.whole(fetched).await?,
-        })
+        durable.wait().await?;
+        Ok(done)
     }
 
     /// Answered with the commit: the fetcher gets its jobs while the sync runs.
@@ -201,7 +199,11 @@ impl Store for SqliteStore {
         let ((inserted, fetched), durable) = self
             .writer
             .submit_early(urgency, move |conn, now| {
-                insert_and_fetch(conn, now, job, fetch)
+                let inserted = jobs::insert_many(conn, now, vec![job])?
+                    .pop()
+                    .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
+                let fetched = jobs::fetch(conn, now, fetch)?;
+                Ok((inserted, fetched))
             })
             .await?;
         let fetched = self.whole(fetched).await?;
@@ -416,17 +418,4 @@ impl Store for SqliteStore {
         );
         Ok(())
     }
-}
-
-fn insert_and_fetch(
-    conn: &Connection,
-    now: i64,
-    job: JobInsert,
-    fetch: JobFetch,
-) -> Result<(Inserted, jobs::Fetched), Error> {
-    let inserted = jobs::insert_many(conn, now, vec![job])?
-        .pop()
-        .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
-    let fetched = jobs::fetch(conn, now, fetch)?;
-    Ok((inserted, fetched))
 }

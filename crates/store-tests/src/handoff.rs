@@ -58,7 +58,7 @@ pub async fn insert_and_fetch_leases_the_new_job_of_an_empty_queue<F: StoreFacto
 pub async fn insert_and_fetch_early_answers_like_insert_and_fetch<F: StoreFactory>(factory: F) {
     let mut ctx = TestContext::new(factory).await;
     for urgency in [Urgency::Now, Urgency::WithNext] {
-        let (done, durable) = ctx
+        let (done, mut durable) = ctx
             .store()
             .job_insert_and_fetch_early(insert("q", 0), fetch("q", 10), urgency)
             .await

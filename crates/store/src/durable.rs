@@ -23,9 +23,10 @@ impl Durable {
         Durable(Some(answer))
     }
 
-    /// Waits until the write is durable, or for the reason it cannot be.
-    pub async fn wait(self) -> Result<(), StoreError> {
-        match self.0 {
+    /// Waits until the write is durable, or for the reason it cannot be. Once it has
+    /// answered `Ok`, later waits answer at once.
+    pub async fn wait(&mut self) -> Result<(), StoreError> {
+        match self.0.take() {
             None => Ok(()),
             Some(answer) => answer.await.unwrap_or_else(|_| {
                 Err(StoreError::Unavailable(

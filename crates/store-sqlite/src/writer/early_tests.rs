@@ -35,9 +35,9 @@ async fn an_early_command_hears_its_result_at_the_commit_and_shares_the_next_syn
     until("the first sync", || started.try_recv().is_ok()).await;
 
     // Answered while the sync before it still runs: committed, not yet durable.
-    let ((), durable) = insert_early(&f.writer, 2).await.unwrap();
+    let ((), mut durable) = insert_early(&f.writer, 2).await.unwrap();
     assert_eq!(committed(&f.path), vec![1, 2]);
-    let durable = tokio::spawn(durable.wait());
+    let durable = tokio::spawn(async move { durable.wait().await });
     let urgent = insert(&f.writer, 3);
     until("the urgent commit", || committed(&f.path).len() == 3).await;
     settle().await;
@@ -58,7 +58,7 @@ async fn an_early_command_hears_its_result_at_the_commit_and_shares_the_next_syn
 async fn a_lazy_group_alone_is_synced_once_its_wait_runs_out() {
     let (sync, syncs) = counting();
     let f = fixture_with(Some(sync));
-    let ((), durable) = insert_early(&f.writer, 1).await.unwrap();
+    let ((), mut durable) = insert_early(&f.writer, 1).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), durable.wait())
         .await
         .expect("synced without another write coming")
@@ -70,7 +70,7 @@ async fn a_lazy_group_alone_is_synced_once_its_wait_runs_out() {
 async fn a_failed_sync_reaches_an_early_command_through_its_durable() {
     let (sync, started, finish) = gated();
     let f = fixture_with(Some(sync));
-    let ((), durable) = insert_early(&f.writer, 1).await.unwrap();
+    let ((), mut durable) = insert_early(&f.writer, 1).await.unwrap();
     until("the sync", || started.try_recv().is_ok()).await;
     finish.send(Err(io::Error::other("disk gone"))).unwrap();
     let outcome = durable.wait().await;
@@ -132,7 +132,7 @@ async fn a_group_that_changed_nothing_does_not_hurry_a_held_back_sync() {
     let f = fixture_with(Some(sync));
     let first = insert(&f.writer, 1);
     until("the first sync", || started.try_recv().is_ok()).await;
-    let ((), durable) = insert_early(&f.writer, 2).await.unwrap();
+    let ((), mut durable) = insert_early(&f.writer, 2).await.unwrap();
     // An empty fetch, say: its caller is waiting, but there is nothing of its own to sync.
     let w = Arc::clone(&f.writer);
     let read = tokio::spawn(async move { w.submit(|_, _| Ok(())).await });
