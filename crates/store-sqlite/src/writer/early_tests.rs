@@ -35,7 +35,11 @@ async fn an_early_command_hears_its_result_at_the_commit_and_shares_the_next_syn
     until("the first sync", || started.try_recv().is_ok()).await;
 
     // Answered while the sync before it still runs: committed, not yet durable.
-    let ((), mut durable) = insert_early(&f.writer, 2).await.unwrap();
+    let ((), mut durable) =
+        tokio::time::timeout(Duration::from_secs(10), insert_early(&f.writer, 2))
+            .await
+            .expect("answered at the commit, not after the sync")
+            .unwrap();
     assert_eq!(committed(&f.path), vec![1, 2]);
     let durable = tokio::spawn(async move { durable.wait().await });
     let urgent = insert(&f.writer, 3);

@@ -149,9 +149,10 @@ fn is_urgent(group: &Group) -> bool {
 fn gather_urgent(rx: &mpsc::Receiver<Group>, groups: &mut Vec<Group>) {
     let deadline = Instant::now() + LAZY_WAIT;
     while let Ok(group) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let arrived = groups.len();
         groups.push(group);
         groups.extend(rx.try_iter());
-        if groups.iter().any(is_urgent) {
+        if groups[arrived..].iter().any(is_urgent) {
             return;
         }
     }
