@@ -94,11 +94,12 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
     while let Ok(first) = rx.recv() {
         let mut groups = vec![first];
         groups.extend(rx.try_iter());
-        // Held back only to share a sync: a round with nothing to sync answers at once.
-        if groups.iter().any(|g| g.wrote) && !groups.iter().any(is_urgent) {
+        // Held back only to share a sync: a round with nothing to sync answers at once (and
+        // gathers nothing, so `wrote` holds for the whole round).
+        let wrote = groups.iter().any(|g| g.wrote);
+        if wrote && !groups.iter().any(is_urgent) {
             gather_urgent(&rx, &mut groups);
         }
-        let wrote = groups.iter().any(|g| g.wrote);
         let outcome = match broken.get() {
             Some(cause) => Err(cause.clone()),
             // Every group before these was synced in an earlier round: nothing to wait for.
