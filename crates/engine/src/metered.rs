@@ -19,6 +19,7 @@ use buzzer_store::{
     JobHeartbeat, JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
     ScheduleClaimTick, SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut,
     SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Transition, Upserted, Urgency,
+    once_durable,
 };
 use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
@@ -244,11 +245,7 @@ impl Store for Metered {
         job: JobInsert,
         fetch: JobFetch,
     ) -> Result<InsertedAndFetched, StoreError> {
-        let (done, mut durable) = self
-            .job_insert_and_fetch_early(job, fetch, Urgency::Now)
-            .await?;
-        durable.wait().await?;
-        Ok(done)
+        once_durable(self.job_insert_and_fetch_early(job, fetch, Urgency::Now)).await
     }
 
     async fn job_insert_and_fetch_early(

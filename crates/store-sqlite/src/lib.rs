@@ -45,7 +45,7 @@ use buzzer_store::{
     Durable, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
     JobInsert, JobList, JobPrune, JobRetryDead, Promoted, Published, ScheduleClaimTick,
     SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
-    TopicEventPrune, TopicPublish, Upserted, Urgency,
+    TopicEventPrune, TopicPublish, Upserted, Urgency, once_durable,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription, ms_to_timestamp};
 use jiff::Timestamp;
@@ -182,11 +182,7 @@ impl Store for SqliteStore {
         job: JobInsert,
         fetch: JobFetch,
     ) -> Result<InsertedAndFetched, StoreError> {
-        let (done, mut durable) = self
-            .job_insert_and_fetch_early(job, fetch, Urgency::Now)
-            .await?;
-        durable.wait().await?;
-        Ok(done)
+        once_durable(self.job_insert_and_fetch_early(job, fetch, Urgency::Now)).await
     }
 
     /// Answered with the commit: the fetcher gets its jobs while the sync runs.

@@ -16,7 +16,7 @@ mod error;
 mod params;
 mod topics;
 
-pub use durable::{Durable, Urgency};
+pub use durable::{Durable, Urgency, once_durable};
 pub use error::StoreError;
 pub use params::*;
 pub use topics::*;
