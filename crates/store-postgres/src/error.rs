@@ -37,8 +37,20 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     if is_transient(&e) {
         StoreError::Unavailable(format!("PostgreSQL is unavailable: {}", describe(&e)))
     } else {
-        StoreError::backend(e)
+        StoreError::backend(Described {
+            text: describe(&e),
+            source: e,
+        })
     }
+}
+
+/// A PostgreSQL error shown with the server's SQLSTATE and message. The driver's own text is
+/// only "db error", the server's words sitting in its source, which most reports never print.
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+struct Described {
+    text: String,
+    source: tokio_postgres::Error,
 }
 
 pub(crate) fn pool(e: deadpool_postgres::PoolError) -> StoreError {
