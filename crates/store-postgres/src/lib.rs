@@ -28,6 +28,7 @@
 //! ```
 
 mod announce;
+mod checkpoint;
 mod clock;
 mod connect;
 mod db;
@@ -58,6 +59,7 @@ use deadpool_postgres::{Object, Pool};
 use jiff::Timestamp;
 use tokio::sync::broadcast;
 
+pub use checkpoint::checkpoint;
 pub use connect::ConnectError;
 pub use migrate::{MIGRATIONS, MigrateProgress, MigrateReport, Migration, latest};
 pub use options::PgOptions;

@@ -75,3 +75,33 @@ async fn a_run_at_before_timestamptz_begins_is_due_now() {
         1
     );
 }
+
+/// `checkpoint` runs for a role allowed to; a role that is not hears PostgreSQL's reason, with
+/// its SQLSTATE, not the driver's bare "db error".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_runs_or_says_why_not() {
+    require_postgres!();
+    let schema = Schema::create().await;
+    buzzer_store_postgres::checkpoint(&schema.url_with_schema())
+        .await
+        .unwrap();
+    // The same login, acting as a role without the right (whatever the server's auth).
+    let role = format!("{}_nobody", schema.name);
+    let admin = common::connect(&schema.url).await;
+    admin
+        .batch_execute(&format!("CREATE ROLE {role}"))
+        .await
+        .unwrap();
+    let sep = if schema.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options=-c%20role%3D{role}", schema.url);
+    let outcome = buzzer_store_postgres::checkpoint(&url).await;
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+    let message = outcome.unwrap_err().to_string();
+    assert!(
+        message.contains("42501") && message.contains("CHECKPOINT"),
+        "{message}"
+    );
+}
