@@ -34,6 +34,9 @@ mod subscriptions;
 mod topics;
 mod writer;
 
+#[cfg(test)]
+mod engine_tests;
+
 use std::{
     fs::File,
     path::{Path, PathBuf},
@@ -99,12 +102,25 @@ impl SqliteStore {
     /// # Ok::<(), buzzer_store::StoreError>(())
     /// ```
     pub fn open(path: impl AsRef<Path>, opts: SqliteOptions) -> Result<SqliteStore, StoreError> {
-        let path = path.as_ref();
+        Self::open_syncing(path.as_ref(), opts, |wal| Box::new(move || wal.sync_data()))
+    }
+
+    /// `open`, with `sync` standing in for the WAL's `fdatasync` (under `Synchronous::Full`):
+    /// tests hold it to see what waits for the disk.
+    #[cfg(test)]
+    pub(crate) fn open_with_sync(path: &Path, sync: SyncFn) -> Result<SqliteStore, StoreError> {
+        Self::open_syncing(path, SqliteOptions::default(), |_| sync)
+    }
+
+    fn open_syncing(
+        path: &Path,
+        opts: SqliteOptions,
+        sync: impl FnOnce(std::fs::File) -> SyncFn,
+    ) -> Result<SqliteStore, StoreError> {
         let opened = open::open(path, &opts)?;
         let clock = Arc::new(Clock::default());
-        let wal = opened.wal;
-        let sync: Option<SyncFn> = match opts.synchronous {
-            Synchronous::Full => Some(Box::new(move || wal.sync_data())),
+        let sync = match opts.synchronous {
+            Synchronous::Full => Some(sync(opened.wal)),
             Synchronous::Normal => None,
         };
         let writer = Writer::spawn(opened.writer, Arc::clone(&clock), sync).map_err(|e| {
