@@ -115,7 +115,7 @@ impl SqliteStore {
     fn open_syncing(
         path: &Path,
         opts: SqliteOptions,
-        sync: impl FnOnce(std::fs::File) -> SyncFn,
+        sync: impl FnOnce(File) -> SyncFn,
     ) -> Result<SqliteStore, StoreError> {
         let opened = open::open(path, &opts)?;
         let clock = Arc::new(Clock::default());

@@ -199,7 +199,7 @@ fn configure_writer(conn: &Connection) -> Result<(), String> {
     // which leaves that as the cache's highest page; the commit's truncate to the database's
     // size then scans every hash slot and page header instead of the few above the end. W1
     // rebalances in nearly every commit: with 32 MiB that walk was ~10% of the writer's time,
-    // with 4 MiB it is under 1%. 4 MiB still holds the hot pages (every index's upper levels,
+    // with 4 MiB it is about 1%. 4 MiB still holds the hot pages (every index's upper levels,
     // the head of each queue); the rest come from the OS cache, and fetch and enqueue
     // latency with 1,000,000 jobs waiting did not change (`buzzer bench scale`).
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)

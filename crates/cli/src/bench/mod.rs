@@ -200,7 +200,7 @@ pub async fn run(args: BenchArgs, ctx: BenchContext) -> anyhow::Result<()> {
 
 /// Starts each run on PostgreSQL from a checkpoint, so that it does not share the machine with
 /// the deferred writes of whatever ran before it (an earlier run, a peer's benchmark): measured
-/// right after apalis's W1, Buzzer's W1 fell by about a fifth. Without the rights for it the run
+/// right after apalis's W1, Buzzer's W1 fell by a sixth. Without the rights for it the run
 /// goes ahead, and says so.
 async fn settle_postgres(url: &str) {
     if let Err(e) = buzzer_store_postgres::checkpoint(url).await {
