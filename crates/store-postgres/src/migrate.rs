@@ -102,7 +102,18 @@ pub(crate) async fn migrate(
         &[&schema],
     )
     .await?;
-    if let Some(schema) = schema {
+    // Created only when missing: PostgreSQL checks the database's CREATE right before it looks
+    // for the schema, so a role given a schema of its own, and no right to make schemas,
+    // could not start on it at all.
+    if let Some(schema) = schema
+        && !tx
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)",
+                &[&schema],
+            )
+            .await?
+            .get::<_, bool>(0)
+    {
         // `schema` passed `check_schema`: a plain identifier that needs no quoting.
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await?;

@@ -5,6 +5,7 @@
 mod common;
 
 use buzzer_store::{JobInsert, RunAt, Store, StoreError};
+use buzzer_store_postgres::PgStore;
 use buzzer_types::JobState;
 use common::Schema;
 
@@ -104,4 +105,39 @@ async fn checkpoint_runs_or_says_why_not() {
         message.contains("42501") && message.contains("CHECKPOINT"),
         "{message}"
     );
+}
+
+/// A role that owns its schema but may not create schemas (the least-privilege set-up an
+/// operator would give Buzzer) connects, migrates and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_owns_its_schema_needs_no_right_to_create_schemas() {
+    require_postgres!();
+    let schema = Schema::create().await;
+    let role = format!("{}_owner", schema.name);
+    let admin = common::connect(&schema.url).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role}; ALTER SCHEMA {} OWNER TO {role}",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    let sep = if schema.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options=-c%20role%3D{role}", schema.url);
+    let worked = async {
+        let store = PgStore::connect(&url, schema.options()).await?;
+        store.job_insert_many(vec![common::job("q")]).await?;
+        let fetched = store.job_fetch(common::fetch(&["q"], 1)).await?;
+        store.close().await?;
+        Ok::<_, StoreError>(fetched.len())
+    }
+    .await;
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA {} CASCADE; DROP ROLE {role}",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    assert_eq!(worked.unwrap(), 1);
 }
