@@ -86,15 +86,14 @@ async fn checkpoint_runs_or_says_why_not() {
     buzzer_store_postgres::checkpoint(&schema.url_with_schema())
         .await
         .unwrap();
-    // The same login, acting as a role without the right (whatever the server's auth).
+    // A role without the right.
     let role = format!("{}_nobody", schema.name);
     let admin = common::connect(&schema.url).await;
     admin
         .batch_execute(&format!("CREATE ROLE {role}"))
         .await
         .unwrap();
-    let sep = if schema.url.contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}options=-c%20role%3D{role}", schema.url);
+    let url = acting_as(&schema.url, &role);
     let outcome = buzzer_store_postgres::checkpoint(&url).await;
     admin
         .batch_execute(&format!("DROP ROLE {role}"))
@@ -122,8 +121,7 @@ async fn a_role_that_owns_its_schema_needs_no_right_to_create_schemas() {
         ))
         .await
         .unwrap();
-    let sep = if schema.url.contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}options=-c%20role%3D{role}", schema.url);
+    let url = acting_as(&schema.url, &role);
     let worked = async {
         let store = PgStore::connect(&url, schema.options()).await?;
         store.job_insert_many(vec![common::job("q")]).await?;
@@ -140,4 +138,11 @@ async fn a_role_that_owns_its_schema_needs_no_right_to_create_schemas() {
         .await
         .unwrap();
     assert_eq!(worked.unwrap(), 1);
+}
+
+/// `url`'s login acting as `role` from the start of each session (whatever the server's
+/// authentication, which a new login role might not pass).
+fn acting_as(url: &str, role: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20role%3D{role}")
 }
