@@ -9,7 +9,9 @@
 //!
 //! Every method of the trait is forwarded, the provided ones too: a default left in place
 //! here would hide the inner store's own implementation (its change feed, its leader
-//! election). A method added to [`Store`] must be added here.
+//! election). A method added to [`Store`] must be added here. The one exception is
+//! `job_insert_and_fetch`, which no store implements: it waits on the early form, forwarded
+//! here.
 
 use std::{future::Future, sync::Arc, time::Instant};
 
@@ -19,7 +21,6 @@ use buzzer_store::{
     JobHeartbeat, JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
     ScheduleClaimTick, SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut,
     SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Transition, Upserted, Urgency,
-    once_durable,
 };
 use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
@@ -238,14 +239,6 @@ impl Store for Metered {
         span.record("count", jobs.len());
         self.observe_waits(&jobs);
         Ok(jobs)
-    }
-
-    async fn job_insert_and_fetch(
-        &self,
-        job: JobInsert,
-        fetch: JobFetch,
-    ) -> Result<InsertedAndFetched, StoreError> {
-        once_durable(self.job_insert_and_fetch_early(job, fetch, Urgency::Now)).await
     }
 
     async fn job_insert_and_fetch_early(

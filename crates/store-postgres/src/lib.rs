@@ -49,10 +49,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use buzzer_store::{
-    Change, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
-    JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
+    Change, Durable, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish,
+    JobHeartbeat, JobInsert, JobList, JobPrune, JobRetryDead, LeaderElect, Promoted, Published,
     ScheduleClaimTick, SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut,
-    SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Upserted,
+    SubscriptionSetDisabled, TopicEventPrune, TopicPublish, Upserted, Urgency,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription};
 use deadpool_postgres::{Object, Pool};
@@ -362,12 +362,13 @@ impl Store for PgStore {
         Ok(jobs::fetch(&*client, &self.announcer, params).await?)
     }
 
-    /// One transaction, so one commit for the insert and the lease.
-    async fn job_insert_and_fetch(
+    /// One transaction, so one commit for the insert and the lease, durable when it answers.
+    async fn job_insert_and_fetch_early(
         &self,
         job: JobInsert,
         fetch: JobFetch,
-    ) -> Result<InsertedAndFetched, StoreError> {
+        _urgency: Urgency,
+    ) -> Result<(InsertedAndFetched, Durable), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(error::pg)?;
         let inserted = jobs::insert_many(&tx, vec![job])
@@ -376,7 +377,7 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
         let fetched = jobs::fetch_in(&tx, fetch).await?;
         tx.commit().await.map_err(error::pg)?;
-        Ok(InsertedAndFetched { inserted, fetched })
+        Ok((InsertedAndFetched { inserted, fetched }, Durable::done()))
     }
 
     async fn job_finish_many(

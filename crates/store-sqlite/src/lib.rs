@@ -48,7 +48,7 @@ use buzzer_store::{
     Durable, Finished, Heartbeat, Inserted, InsertedAndFetched, JobFetch, JobFinish, JobHeartbeat,
     JobInsert, JobList, JobPrune, JobRetryDead, Promoted, Published, ScheduleClaimTick,
     SchedulePut, Store, StoreError, SubscriptionDelivery, SubscriptionPut, SubscriptionSetDisabled,
-    TopicEventPrune, TopicPublish, Upserted, Urgency, once_durable,
+    TopicEventPrune, TopicPublish, Upserted, Urgency,
 };
 use buzzer_types::{Job, JobId, QueueInfo, Schedule, Subscription, ms_to_timestamp};
 use jiff::Timestamp;
@@ -193,14 +193,6 @@ impl Store for SqliteStore {
     }
 
     /// One command, so one transaction and one commit for both.
-    async fn job_insert_and_fetch(
-        &self,
-        job: JobInsert,
-        fetch: JobFetch,
-    ) -> Result<InsertedAndFetched, StoreError> {
-        once_durable(self.job_insert_and_fetch_early(job, fetch, Urgency::Now)).await
-    }
-
     /// Answered with the commit: the fetcher gets its jobs while the sync runs.
     async fn job_insert_and_fetch_early(
         &self,

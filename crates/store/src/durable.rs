@@ -1,5 +1,3 @@
-use std::future::Future;
-
 use tokio::sync::oneshot;
 
 use crate::StoreError;
@@ -37,16 +35,6 @@ impl Durable {
             }),
         }
     }
-}
-
-/// An early-answered write's value, once the write is on disk: the plain form of an early
-/// method, for a store that implements the early one.
-pub async fn once_durable<T>(
-    early: impl Future<Output = Result<(T, Durable), StoreError>>,
-) -> Result<T, StoreError> {
-    let (value, mut durable) = early.await?;
-    durable.wait().await?;
-    Ok(value)
 }
 
 /// How soon the caller of an early-answered write needs it on disk.

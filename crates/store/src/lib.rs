@@ -16,7 +16,7 @@ mod error;
 mod params;
 mod topics;
 
-pub use durable::{Durable, Urgency, once_durable};
+pub use durable::{Durable, Urgency};
 pub use error::StoreError;
 pub use params::*;
 pub use topics::*;
@@ -44,21 +44,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// one commit after it was enqueued instead of two. The lease follows every rule of
     /// [`JobFetch`]; the new job is leased only if a plain fetch would have picked it.
     ///
-    /// A store that can should do both in one transaction (either both happen or neither). The
-    /// default runs them one after the other, and a failed fetch leases nothing rather than
-    /// failing the insert, which has already committed.
+    /// Answers once the change is durable. Stores implement
+    /// [`job_insert_and_fetch_early`](Store::job_insert_and_fetch_early), not this.
     async fn job_insert_and_fetch(
         &self,
         job: JobInsert,
         fetch: JobFetch,
     ) -> Result<InsertedAndFetched, StoreError> {
-        let inserted = self
-            .job_insert_many(vec![job])
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
-        let fetched = self.job_fetch(fetch).await.unwrap_or_default();
-        Ok(InsertedAndFetched { inserted, fetched })
+        let (done, mut durable) = self
+            .job_insert_and_fetch_early(job, fetch, Urgency::Now)
+            .await?;
+        durable.wait().await?;
+        Ok(done)
     }
 
     /// [`job_insert_and_fetch`](Store::job_insert_and_fetch), answered as soon as the change
@@ -69,17 +66,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the job was accepted.
     ///
     /// A store that syncs in a stage of its own (SQLite's sync thread) may hold the sync back
-    /// briefly for [`Urgency::WithNext`]. The default answers once durable.
+    /// briefly for [`Urgency::WithNext`]; one whose commit is already durable answers with
+    /// [`Durable::done`].
+    ///
+    /// A store that can should insert and lease in one transaction (either both happen or
+    /// neither). The default runs them one after the other, each durable when it answers, and
+    /// a failed fetch leases nothing rather than failing the insert, which has already
+    /// committed.
     async fn job_insert_and_fetch_early(
         &self,
         job: JobInsert,
         fetch: JobFetch,
         _urgency: Urgency,
     ) -> Result<(InsertedAndFetched, Durable), StoreError> {
-        Ok((
-            self.job_insert_and_fetch(job, fetch).await?,
-            Durable::done(),
-        ))
+        let inserted = self
+            .job_insert_many(vec![job])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
+        let fetched = self.job_fetch(fetch).await.unwrap_or_default();
+        Ok((InsertedAndFetched { inserted, fetched }, Durable::done()))
     }
 
     /// Applies each transition if the job is still `running` under the given lease token (and,
