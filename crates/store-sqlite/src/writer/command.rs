@@ -23,43 +23,54 @@ pub(super) trait Command: Send {
     fn fail(self: Box<Self>, error: StoreError);
 }
 
-fn run_work<T, F>(
-    work: &mut Option<F>,
-    outcome: &mut Option<Result<T, Error>>,
-    conn: &Connection,
-    now_ms: i64,
-) -> bool
+/// A command's work, then its outcome.
+struct Work<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T, Error>>,
+}
+
+impl<T, F> Work<T, F>
 where
     F: FnOnce(&Connection, i64) -> Result<T, Error>,
 {
-    let Some(work) = work.take() else {
-        return false;
-    };
-    let result = work(conn, now_ms);
-    let ok = result.is_ok();
-    *outcome = Some(result);
-    ok
-}
+    fn new(work: F) -> Work<T, F> {
+        Work {
+            work: Some(work),
+            outcome: None,
+        }
+    }
 
-fn answer<T>(outcome: Option<Result<T, Error>>) -> Result<T, StoreError> {
-    match outcome {
-        Some(outcome) => outcome.map_err(StoreError::from),
-        None => Err(StoreError::Unavailable("the command did not run".into())),
+    fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn, now_ms);
+        let ok = result.is_ok();
+        self.outcome = Some(result);
+        ok
+    }
+
+    fn answer(&mut self) -> Result<T, StoreError> {
+        match self.outcome.take() {
+            Some(outcome) => outcome.map_err(StoreError::from),
+            None => Err(StoreError::Unavailable("the command did not run".into())),
+        }
     }
 }
 
 /// Answered once its group is durable.
 pub(super) struct Pending<T, F> {
-    work: Option<F>,
-    outcome: Option<Result<T, Error>>,
+    work: Work<T, F>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
-impl<T, F> Pending<T, F> {
+impl<T, F> Pending<T, F>
+where
+    F: FnOnce(&Connection, i64) -> Result<T, Error>,
+{
     pub(super) fn new(work: F, reply: oneshot::Sender<Result<T, StoreError>>) -> Pending<T, F> {
         Pending {
-            work: Some(work),
-            outcome: None,
+            work: Work::new(work),
             reply,
         }
     }
@@ -71,12 +82,12 @@ where
     F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
-        run_work(&mut self.work, &mut self.outcome, conn, now_ms)
+        self.work.run(conn, now_ms)
     }
 
-    fn reply(self: Box<Self>) {
+    fn reply(mut self: Box<Self>) {
         // A caller that stopped waiting still had its change committed; nobody to tell.
-        let _ = self.reply.send(answer(self.outcome));
+        let _ = self.reply.send(self.work.answer());
     }
 
     fn fail(self: Box<Self>, error: StoreError) {
@@ -86,15 +97,17 @@ where
 
 /// Answered twice: with its result once its group commits, then once that group is durable.
 pub(super) struct Staged<T, F> {
-    work: Option<F>,
-    outcome: Option<Result<T, Error>>,
+    work: Work<T, F>,
     urgency: Urgency,
     /// Taken at the commit; still here if the group never committed.
     committed: Option<oneshot::Sender<Result<T, StoreError>>>,
     durable: oneshot::Sender<Result<(), StoreError>>,
 }
 
-impl<T, F> Staged<T, F> {
+impl<T, F> Staged<T, F>
+where
+    F: FnOnce(&Connection, i64) -> Result<T, Error>,
+{
     pub(super) fn new(
         work: F,
         urgency: Urgency,
@@ -102,8 +115,7 @@ impl<T, F> Staged<T, F> {
         durable: oneshot::Sender<Result<(), StoreError>>,
     ) -> Staged<T, F> {
         Staged {
-            work: Some(work),
-            outcome: None,
+            work: Work::new(work),
             urgency,
             committed: Some(committed),
             durable,
@@ -117,7 +129,7 @@ where
     F: FnOnce(&Connection, i64) -> Result<T, Error> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection, now_ms: i64) -> bool {
-        run_work(&mut self.work, &mut self.outcome, conn, now_ms)
+        self.work.run(conn, now_ms)
     }
 
     fn urgency(&self) -> Urgency {
@@ -126,7 +138,7 @@ where
 
     fn committed(&mut self) {
         if let Some(committed) = self.committed.take() {
-            let _ = committed.send(answer(self.outcome.take()));
+            let _ = committed.send(self.work.answer());
         }
     }
 
