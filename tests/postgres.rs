@@ -229,3 +229,52 @@ fn job_id(id: i64) -> String {
     }
     String::from_utf8(out.to_vec()).unwrap()
 }
+
+/// `buzzer bench` on PostgreSQL starts each run from a `CHECKPOINT`; a role without the right
+/// to one still gets its figures, with a note naming PostgreSQL's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_checkpoints_first_or_says_why_not() {
+    require_postgres!();
+    let schema = Schema::create().await;
+    let bench = |url: &str| {
+        buzzer()
+            .args(["--json", "bench", "w1", "--jobs", "200", "--database", url])
+            .output()
+            .expect("run buzzer bench")
+    };
+    let as_superuser = bench(&schema.url());
+    let report = ok(&as_superuser);
+    assert!(report.contains("processed_per_s"), "{report}");
+    assert!(
+        !common::stderr(&as_superuser).contains("CHECKPOINT"),
+        "{}",
+        common::stderr(&as_superuser)
+    );
+
+    // The owner of a schema of its own, and nothing more.
+    let schema = Schema::create().await;
+    let role = format!("{}_bench", schema.name);
+    let admin = postgres_support::connect(&postgres_support::url()).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {role}; ALTER SCHEMA {} OWNER TO {role}",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    let as_owner = bench(&format!("{}&options=-c%20role%3D{role}", schema.url()));
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA {} CASCADE; DROP ROLE {role}",
+            schema.name
+        ))
+        .await
+        .unwrap();
+    let report = ok(&as_owner);
+    assert!(report.contains("processed_per_s"), "{report}");
+    let note = common::stderr(&as_owner);
+    assert!(
+        note.contains("could not CHECKPOINT") && note.contains("42501"),
+        "{note}"
+    );
+}
