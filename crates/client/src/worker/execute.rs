@@ -89,13 +89,29 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     }
 }
 
-/// Runs one fetched job to its outcome and hands the outcome to the acker. Holds the job's
-/// slot (`_permit`) until then.
-pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _permit: OwnedSemaphorePermit) {
+/// Runs one fetched job to its outcome, once a slot is free, and hands the outcome to the
+/// acker. Holds the job's place in the queue's `held` (`_held`) until then. A job still
+/// waiting for its slot when the worker stops is handed back unstarted.
+pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _held: OwnedSemaphorePermit) {
     let shared = &run.shared;
     let Some(lease_token) = job.lease_token else {
         tracing::error!(job = %job.id, "a fetched job came without a lease token; skipped");
         return;
+    };
+    // Stopping comes first: a slot freed by a job that ends in the grace period does not
+    // start one that waited.
+    let slot = tokio::select! {
+        biased;
+        () = shared.stop.cancelled() => None,
+        slot = run.slots.acquire() => slot.ok(),
+    };
+    let Some(_slot) = slot else {
+        let finish = Finish {
+            id: job.id,
+            lease_token,
+            outcome: Outcome::Released,
+        };
+        return send(&run, finish).await;
     };
     let id = job.id;
     let trace = trace::job_span(id, &job.queue, job.attempt, job.traceparent.as_deref());
@@ -118,18 +134,24 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _permit: OwnedSemaphor
     // Its own task: a panic stays in it, and a handler that blocks its thread does not stop
     // the heartbeats.
     let handler = trace::with_context(trace.onward, run.handler.run(ctx.clone(), &job.payload));
+    let started = Instant::now();
     let task = tokio::spawn(handler.instrument(trace.span.clone()));
     let ended = supervise(task, &ctx, timeout, &run)
         .instrument(trace.span)
         .await;
+    run.pace.record_job(started.elapsed());
     let finish = Finish {
         id,
         lease_token: ctx.lease_token().to_owned(),
         outcome: ended.outcome(),
     };
-    if let Err(SendError(finish)) = shared.acks.send(finish).await {
+    send(&run, finish).await;
+}
+
+async fn send(run: &QueueRun, finish: Finish) {
+    if let Err(SendError(finish)) = run.shared.acks.send(finish).await {
         // The acker has stopped (a result after shutdown): record it here.
-        acker::record(&shared.buzzer, vec![finish]).await;
+        acker::record(&run.shared.buzzer, vec![finish]).await;
     }
 }
 

@@ -1,12 +1,13 @@
-//! One loop per queue: wait for a free slot, then lease as many jobs as there are free slots
-//! in one long-polling fetch, and start each in its own task. Under a backlog the next fetch
-//! goes out as soon as enough slots are free, while earlier ones may still be in flight.
+//! One loop per queue: wait for room, then lease as many jobs as there is room for in one
+//! long-polling fetch, and start each in its own task. Room is the free slots, and under a
+//! backlog of quick jobs also the slots that free up while the fetch is out (see [`pace`]);
+//! jobs leased ahead wait for their slot in their task. Under a backlog the next fetch goes
+//! out as soon as there is enough room, while earlier ones may still be in flight.
+//!
+//! [`pace`]: super::pace
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -14,7 +15,11 @@ use buzzer_engine::Outcome;
 use buzzer_types::{FetchRequest, Job, Limits};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{QueueRun, acker, execute::execute};
+use super::{
+    QueueRun, acker,
+    execute::execute,
+    pace::{AHEAD_PER_SLOT, MAX_HORIZON},
+};
 use crate::{enqueue::ceil_ms, transport::Finish};
 
 /// The pause after a failed fetch, doubling up to the maximum while failures last.
@@ -23,39 +28,44 @@ const MAX_ERROR_PAUSE: Duration = Duration::from_secs(5);
 
 pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
     let shared = &run.shared;
-    let pace = Arc::new(Pace::default());
     let mut pause = ERROR_PAUSE;
     loop {
-        let mut slots = tokio::select! {
+        // `held` has a permit for every job this queue may hold, leased ahead included; the
+        // permits of the read-ahead not allowed now are kept back (`reserve`), so this waits
+        // until the queue holds fewer than `concurrency + ahead` jobs.
+        let ahead = run.pace.ahead(run.concurrency);
+        let reserve = run.concurrency * AHEAD_PER_SLOT - ahead;
+        let mut room = tokio::select! {
             biased;
             () = shared.stop.cancelled() => return,
-            permit = run.slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
+            permits = run.held.clone().acquire_many_owned(permits(reserve + 1)) => match permits {
+                Ok(permits) => permits,
                 Err(_) => return,
             },
         };
-        let backlog = pace.backlog();
+        drop(room.split(reserve));
+        let backlog = run.pace.backlog();
         if backlog {
-            gather_slots(&run.slots, run.concurrency, pace.round_trip()).await;
+            let half = (run.concurrency + ahead) / 2;
+            // Besides the permit `room` already holds.
+            let wanted = reserve + half.saturating_sub(1);
+            gather(&run.held, wanted, run.pace.round_trip()).await;
         }
-        // Only this loop takes slots, so the free ones are there to take; the fetch holds
-        // them until its jobs start, so whatever else is in flight, no more jobs run at once
-        // than there are slots.
-        if let Ok(more) = run
-            .slots
-            .clone()
-            .try_acquire_many_owned(u32::try_from(run.slots.available_permits()).unwrap_or(0))
-        {
-            slots.merge(more);
+        // Only this loop takes permits, so the free ones are there to take; the fetch holds
+        // them until its jobs end, so whatever else is in flight, the queue never holds more
+        // jobs than `held` allows, nor runs more than it has slots.
+        let free = run.held.available_permits().saturating_sub(reserve);
+        if let Ok(more) = run.held.clone().try_acquire_many_owned(permits(free)) {
+            room.merge(more);
         }
-        // One fetch asks for at most the API's limit; the slots beyond it stay free.
-        let max_jobs = slots.num_permits().min(Limits::MAX_JOBS_PER_FETCH as usize);
-        drop(slots.split(slots.num_permits() - max_jobs));
-        let fetch = fetch_and_start(Arc::clone(&run), Arc::clone(&pace), slots);
+        // One fetch asks for at most the API's limit; the room beyond it stays free.
+        let max_jobs = room.num_permits().min(Limits::MAX_JOBS_PER_FETCH as usize);
+        drop(room.split(room.num_permits() - max_jobs));
+        let fetch = fetch_and_start(Arc::clone(&run), room);
         if backlog {
-            // Jobs are waiting: the next fetch may leave as soon as enough slots are free
-            // again, not only once this one is back. Under a backlog of quick jobs a worker
-            // with one fetch in flight idled for most of each round trip.
+            // Jobs are waiting: the next fetch may leave as soon as there is room again, not
+            // only once this one is back. Under a backlog of quick jobs a worker with one
+            // fetch in flight idled for most of each round trip.
             shared.tracker.spawn(fetch);
             continue;
         }
@@ -73,28 +83,8 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
     }
 }
 
-/// What the last fetches said about the queue: whether one came back full (more jobs are
-/// likely waiting), and how long a fetch takes. Shared with the fetches in flight.
-#[derive(Debug, Default)]
-struct Pace {
-    backlog: AtomicBool,
-    round_trip_us: AtomicU64,
-}
-
-impl Pace {
-    fn backlog(&self) -> bool {
-        self.backlog.load(Ordering::Relaxed)
-    }
-
-    fn round_trip(&self) -> Duration {
-        Duration::from_micros(self.round_trip_us.load(Ordering::Relaxed))
-    }
-
-    fn record(&self, full: bool, round_trip: Duration) {
-        self.backlog.store(full, Ordering::Relaxed);
-        let us = u64::try_from(round_trip.as_micros()).unwrap_or(u64::MAX);
-        self.round_trip_us.store(us, Ordering::Relaxed);
-    }
+fn permits(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// How a fetch ended, for the loop that awaited it.
@@ -107,16 +97,12 @@ enum Fetched {
     Failed,
 }
 
-/// Leases up to one job per slot in `slots` and starts each job with its slot; the slots left
-/// over are freed.
-async fn fetch_and_start(
-    run: Arc<QueueRun>,
-    pace: Arc<Pace>,
-    mut slots: OwnedSemaphorePermit,
-) -> Fetched {
+/// Leases up to one job per permit in `room` and starts each job with its permit; the permits
+/// left over are freed.
+async fn fetch_and_start(run: Arc<QueueRun>, mut room: OwnedSemaphorePermit) -> Fetched {
     let shared = &run.shared;
     let transport = shared.buzzer.transport();
-    let max_jobs = slots.num_permits();
+    let max_jobs = room.num_permits();
     let request = FetchRequest {
         queues: vec![run.queue.clone()],
         worker_id: shared.config.worker_id.clone(),
@@ -129,12 +115,13 @@ async fn fetch_and_start(
     let sent = Instant::now();
     let jobs = match transport.fetch(request).await {
         Ok(jobs) => {
-            pace.record(jobs.len() == max_jobs, sent.elapsed());
+            run.pace
+                .record_fetch(jobs.len() == max_jobs, sent.elapsed());
             jobs
         }
         Err(e) => {
             // A fetch in flight beside this one must not go on at full speed either.
-            pace.record(false, sent.elapsed());
+            run.pace.record_fetch(false, sent.elapsed());
             if transport.is_closed() {
                 return Fetched::Stopped;
             }
@@ -151,9 +138,9 @@ async fn fetch_and_start(
     }
     let mut unslotted = Vec::new();
     for job in jobs {
-        match slots.split(1) {
-            Some(slot) => {
-                shared.tracker.spawn(execute(Arc::clone(&run), job, slot));
+        match room.split(1) {
+            Some(held) => {
+                shared.tracker.spawn(execute(Arc::clone(&run), job, held));
             }
             None => unslotted.push(job),
         }
@@ -165,30 +152,28 @@ async fn fetch_and_start(
     Fetched::Started
 }
 
-/// With jobs waiting and most slots busy, waits (at most one fetch's round trip) for half the
-/// slots to be free before the next fetch.
+/// With jobs waiting and little room, waits (at most one fetch's round trip) until `wanted`
+/// permits of `held` are free before the next fetch.
 ///
-/// A fetch leases as many jobs as there are free slots when it is sent, and those jobs hold
-/// their slots until they finish; so under a backlog, fetches sent as soon as one slot frees
-/// alternate between *k* jobs and concurrency − *k*, and average half the concurrency. Each
-/// fetch is a commit, so half-sized batches cost twice the commits per job. Slow jobs lose at
-/// most one round trip (and they were waiting anyway); an idle worker never waits here.
-async fn gather_slots(slots: &Semaphore, concurrency: usize, round_trip: Duration) {
-    // Besides the one slot the caller already holds.
-    let wanted = u32::try_from((concurrency / 2).saturating_sub(1)).unwrap_or(u32::MAX);
-    if slots.available_permits() >= wanted as usize {
+/// A fetch leases as many jobs as there is room for when it is sent, and those jobs hold their
+/// room until they finish; so under a backlog, fetches sent as soon as one permit frees
+/// alternate between *k* jobs and the rest, and average half the room. Each fetch is a commit,
+/// so half-sized batches cost twice the commits per job. Slow jobs lose at most one round trip
+/// (and they were waiting anyway); an idle worker never waits here.
+async fn gather(held: &Semaphore, wanted: usize, round_trip: Duration) {
+    if held.available_permits() >= wanted {
         return;
     }
     let gathered = async {
-        // Taken and given straight back: this loop is the only one taking slots, so they stay
-        // free for the fetch that follows.
-        drop(slots.acquire_many(wanted).await);
+        // Taken and given straight back: this loop is the only one taking permits, so they
+        // stay free for the fetch that follows.
+        drop(held.acquire_many(permits(wanted)).await);
     };
     let _ = tokio::time::timeout(round_trip.min(MAX_GATHER), gathered).await;
 }
 
 /// The longest a fetch waits for slots to gather, however slow the last fetch was.
-const MAX_GATHER: Duration = Duration::from_millis(50);
+const MAX_GATHER: Duration = MAX_HORIZON;
 
 /// Hands leased jobs back at once, without counting the attempt.
 async fn release(run: &QueueRun, jobs: Vec<Job>) {
@@ -215,16 +200,16 @@ mod tests {
     const LONG: Duration = Duration::from_secs(10);
 
     #[tokio::test(start_paused = true)]
-    async fn half_the_slots_free_means_no_wait() {
+    async fn enough_free_permits_means_no_wait() {
         let slots = Semaphore::new(10);
         let _busy = slots.acquire_many(4).await.unwrap();
         let started = tokio::time::Instant::now();
-        gather_slots(&slots, 10, LONG).await;
+        gather(&slots, 4, LONG).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn busy_slots_are_waited_for_until_half_are_free() {
+    async fn busy_permits_are_waited_for_until_enough_are_free() {
         let slots = Arc::new(Semaphore::new(10));
         let busy = slots.clone().acquire_many_owned(9).await.unwrap();
         let started = tokio::time::Instant::now();
@@ -232,7 +217,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(3)).await;
             drop(busy);
         });
-        gather_slots(&slots, 10, Duration::from_millis(40)).await;
+        gather(&slots, 4, Duration::from_millis(40)).await;
         assert_eq!(started.elapsed(), Duration::from_millis(3));
         assert_eq!(
             slots.available_permits(),
@@ -247,10 +232,10 @@ mod tests {
         let slots = Semaphore::new(10);
         let _busy = slots.acquire_many(9).await.unwrap();
         let started = tokio::time::Instant::now();
-        gather_slots(&slots, 10, Duration::from_millis(7)).await;
+        gather(&slots, 4, Duration::from_millis(7)).await;
         assert_eq!(started.elapsed(), Duration::from_millis(7));
         let started = tokio::time::Instant::now();
-        gather_slots(&slots, 10, LONG).await;
+        gather(&slots, 4, LONG).await;
         assert_eq!(started.elapsed(), MAX_GATHER);
     }
 }

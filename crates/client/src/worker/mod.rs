@@ -7,6 +7,7 @@ mod error;
 mod execute;
 mod fetch;
 mod handler;
+mod pace;
 
 use std::{
     any::type_name,
@@ -32,6 +33,7 @@ pub use handler::Handler;
 
 use crate::{Buzzer, Error, Job, enqueue::ceil_ms, transport::Finish};
 use handler::{Erased, Typed};
+use pace::Pace;
 
 /// Runs jobs: register a handler per job type, then [`run`](Worker::run) it until a shutdown
 /// signal, or [`spawn`](Worker::spawn) it.
@@ -178,9 +180,10 @@ impl Worker {
             queues,
             config,
         } = self;
-        let slots: usize = queues.iter().map(|q| q.concurrency).sum();
-        // Each running job sends one result: a channel of that size never makes one wait.
-        let (acks, results) = mpsc::channel::<Finish>(slots.max(1));
+        let held: usize = queues.iter().map(|q| held_capacity(q.concurrency)).sum();
+        // Each job held sends one result: a channel of that size never makes one wait, so a
+        // job's slot is free again as soon as it has ended, whatever the store is doing.
+        let (acks, results) = mpsc::channel::<Finish>(held.max(1));
         let acker_done = CancellationToken::new();
         let acker = tokio::spawn(acker::run(buzzer.clone(), results, acker_done.clone()));
         let grace = config.grace;
@@ -200,7 +203,9 @@ impl Worker {
                 queue: q.name,
                 handler: q.handler,
                 slots: Arc::new(Semaphore::new(q.concurrency)),
+                held: Arc::new(Semaphore::new(held_capacity(q.concurrency))),
                 concurrency: q.concurrency,
+                pace: Pace::default(),
             })));
         }
         tokio::select! {
@@ -302,8 +307,20 @@ struct QueueRun {
     handler: Arc<dyn Erased>,
     /// One permit per job that may run at once.
     slots: Arc<Semaphore>,
+    /// One permit per job this queue may hold (leased and not yet ended): its slots and as
+    /// many again as it may lease ahead.
+    held: Arc<Semaphore>,
     /// How many permits `slots` started with.
     concurrency: usize,
+    pace: Pace,
+}
+
+/// The most jobs one queue of one worker runs at once: far beyond what one process can use,
+/// and small enough that the bookkeeping sized by it stays small.
+const MAX_CONCURRENCY: usize = 100_000;
+
+fn held_capacity(concurrency: usize) -> usize {
+    concurrency.saturating_mul(1 + pace::AHEAD_PER_SLOT)
 }
 
 impl WorkerBuilder {
@@ -456,10 +473,10 @@ impl WorkerBuilder {
                     format!("no handler is registered for queue {name:?}"),
                 ));
             };
-            if jobs == 0 {
+            if !(1..=MAX_CONCURRENCY).contains(&jobs) {
                 return Err(Error::invalid(
                     "concurrency",
-                    format!("queue {name:?}: must be at least 1"),
+                    format!("queue {name:?}: must be between 1 and {MAX_CONCURRENCY}"),
                 ));
             }
             q.concurrency = jobs;

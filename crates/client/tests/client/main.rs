@@ -6,6 +6,7 @@
 
 mod harness;
 mod pubsub;
+mod read_ahead;
 
 use std::{
     sync::{
@@ -24,6 +25,7 @@ use pubsub::{
     a_subscribed_handler_receives_published_events, schedules_enqueue_typed_jobs,
     webhook_subscriptions_show_their_secret_once,
 };
+use read_ahead::quick_jobs_are_leased_ahead_and_handed_back_unstarted;
 
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
@@ -61,6 +63,7 @@ scenarios!(
     enqueue_options_reach_the_job,
     invalid_requests_name_the_field,
     batches_run_within_the_concurrency_limit,
+    quick_jobs_are_leased_ahead_and_handed_back_unstarted,
     handler_results_map_to_states,
     a_panic_is_a_failed_attempt_with_its_message,
     timeouts_stop_the_handler,
@@ -705,6 +708,13 @@ async fn worker_setup_is_checked(h: Harness) {
         .build()
         .unwrap_err();
     assert_eq!(field_of(&e), "concurrency");
+    let e = Worker::builder(b)
+        .register::<Echo, _>(echo)
+        .concurrency::<Echo>(100_001)
+        .build()
+        .unwrap_err();
+    assert_eq!(field_of(&e), "concurrency");
+    assert!(e.to_string().contains("between 1 and 100000"), "{e}");
     let e = Worker::builder(b)
         .register::<Echo, _>(echo)
         .lease(Duration::ZERO)
