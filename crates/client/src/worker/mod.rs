@@ -41,12 +41,15 @@ use pace::Pace;
 /// Per queue, one loop leases as many jobs as there are free slots in one long-polling fetch
 /// (so an idle worker costs one open request per queue, and a busy one fetches in batches);
 /// each job runs in its own task with heartbeats every third of the lease; results go back in
-/// batches. A handler's panic becomes a failed attempt carrying the panic message; a job over
+/// batches. While a queue has a backlog of quick jobs, a fetch also leases the jobs that its
+/// running ones will have made room for by the time it is back (up to three per slot, never
+/// planned to wait more than 50 ms); those wait for a free slot, so no more than the queue's
+/// concurrency ever run at once. A handler's panic becomes a failed attempt carrying the panic message; a job over
 /// its timeout is stopped and fails with "timed out after N ms".
 ///
-/// On shutdown the worker stops fetching at once, gives running jobs the grace period to
-/// finish, then stops the rest and hands their jobs back (available again at once, the attempt
-/// not counted), and sends the last results.
+/// On shutdown the worker stops fetching at once and hands back the jobs still waiting for a
+/// slot, gives running jobs the grace period to finish, then stops the rest and hands their
+/// jobs back (available again at once, the attempt not counted), and sends the last results.
 ///
 /// ```no_run
 /// use std::time::Duration;
