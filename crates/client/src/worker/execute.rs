@@ -6,9 +6,9 @@ use std::{any::Any, sync::Arc, time::Duration};
 use buzzer_engine::{Outcome, RetryRequest};
 use buzzer_types::{ErrorInput, Job, RawValue};
 use tokio::{
-    sync::{OwnedSemaphorePermit, mpsc::error::SendError},
+    sync::{OwnedSemaphorePermit, SemaphorePermit, mpsc::error::SendError},
     task::JoinError,
-    time::{Instant, MissedTickBehavior},
+    time::{Instant, Interval, MissedTickBehavior},
 };
 
 use super::{
@@ -98,21 +98,6 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _held: OwnedSemaphoreP
         tracing::error!(job = %job.id, "a fetched job came without a lease token; skipped");
         return;
     };
-    // Stopping comes first: a slot freed by a job that ends in the grace period does not
-    // start one that waited.
-    let slot = tokio::select! {
-        biased;
-        () = shared.stop.cancelled() => None,
-        slot = run.slots.acquire() => slot.ok(),
-    };
-    let Some(_slot) = slot else {
-        let finish = Finish {
-            id: job.id,
-            lease_token,
-            outcome: Outcome::Released,
-        };
-        return send(&run, finish).await;
-    };
     let id = job.id;
     let trace = trace::job_span(id, &job.queue, job.attempt, job.traceparent.as_deref());
     let ctx = JobContext::new(
@@ -127,6 +112,24 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _held: OwnedSemaphoreP
             traceparent: trace.onward.as_ref().map(ToString::to_string),
         },
     );
+    // The lease runs from its fetch, not from the handler's start: a job leased ahead keeps
+    // it alive while it waits for its slot, however long the jobs before it take.
+    let every = shared.config.heartbeat_every();
+    let mut beats = tokio::time::interval_at(Instant::now() + every, every);
+    beats.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let Some(_slot) = wait_for_slot(&run, &ctx, &mut beats).await else {
+        if ctx.lease_lost() {
+            tracing::warn!(job = %id, "the lease was lost while the job waited for a slot; not run");
+        } else {
+            let finish = Finish {
+                id,
+                lease_token: ctx.lease_token().to_owned(),
+                outcome: Outcome::Released,
+            };
+            send(&run, finish).await;
+        }
+        return;
+    };
     let timeout = job
         .timeout_ms
         .map(Duration::from_millis)
@@ -136,7 +139,7 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _held: OwnedSemaphoreP
     let handler = trace::with_context(trace.onward, run.handler.run(ctx.clone(), &job.payload));
     let started = Instant::now();
     let task = tokio::spawn(handler.instrument(trace.span.clone()));
-    let ended = supervise(task, &ctx, timeout, &run)
+    let ended = supervise(task, &ctx, timeout, &mut beats, &run)
         .instrument(trace.span)
         .await;
     run.pace.record_job(started.elapsed());
@@ -146,6 +149,33 @@ pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _held: OwnedSemaphoreP
         outcome: ended.outcome(),
     };
     send(&run, finish).await;
+}
+
+/// A free slot, with the lease kept alive meanwhile; `None` when the worker stops first (or
+/// the lease is lost). Stopping comes first: a slot freed by a job that ends in the grace
+/// period does not start one that waited.
+async fn wait_for_slot<'a>(
+    run: &'a QueueRun,
+    ctx: &JobContext,
+    beats: &mut Interval,
+) -> Option<SemaphorePermit<'a>> {
+    let acquire = run.slots.acquire();
+    tokio::pin!(acquire);
+    while !ctx.lease_lost() {
+        tokio::select! {
+            biased;
+            () = run.shared.stop.cancelled() => return None,
+            slot = &mut acquire => return slot.ok(),
+            _ = beats.tick() => beat(ctx).await,
+        }
+    }
+    None
+}
+
+async fn beat(ctx: &JobContext) {
+    if let Err(e) = ctx.beat(None).await {
+        tracing::warn!(job = %ctx.id(), error = %e, "heartbeat failed");
+    }
 }
 
 async fn send(run: &QueueRun, finish: Finish) {
@@ -159,12 +189,10 @@ async fn supervise(
     mut task: tokio::task::JoinHandle<Result<Box<RawValue>, JobError>>,
     ctx: &JobContext,
     timeout: Option<Duration>,
+    beats: &mut Interval,
     run: &QueueRun,
 ) -> Ended {
     let shared = &run.shared;
-    let every = shared.config.heartbeat_every();
-    let mut beats = tokio::time::interval_at(Instant::now() + every, every);
-    beats.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let expired = async {
         match timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -184,11 +212,7 @@ async fn supervise(
                 task.abort();
                 return Ended::Stopped;
             }
-            _ = beats.tick(), if !ctx.lease_lost() => {
-                if let Err(e) = ctx.beat(None).await {
-                    tracing::warn!(job = %ctx.id(), error = %e, "heartbeat failed");
-                }
-            }
+            _ = beats.tick(), if !ctx.lease_lost() => beat(ctx).await,
         }
     }
 }
