@@ -1,9 +1,11 @@
 //! Results on their way to the store, in batches: every finished attempt goes through one
 //! channel to one task, which sends whatever has queued up in one call (`Engine::finish_many`
-//! in-process, `POST /v1/acks` over HTTP). Under load a batch fills while the previous one is
-//! in flight; when idle a result goes out at once.
+//! in-process, `POST /v1/acks` over HTTP), with up to [`IN_FLIGHT`] calls out at once. Under
+//! load a batch fills while the previous ones are in flight; when idle a result goes out at
+//! once.
 
 use buzzer_types::JobId;
+use futures::{StreamExt, stream::FuturesUnordered};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -16,23 +18,34 @@ const MAX_BATCH: usize = 1_000;
 /// already queued up and stops (later results are recorded by their own task).
 pub(super) async fn run(buzzer: Buzzer, mut rx: mpsc::Receiver<Finish>, done: CancellationToken) {
     let mut batch = Vec::new();
+    // Driven by this task itself, not spawned: an idle worker's one result goes out without
+    // another task's wake-up on its way (the hybrid call's path).
+    let mut sending = FuturesUnordered::new();
     loop {
         tokio::select! {
             biased;
-            n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 {
-                return;
+            Some(()) = sending.next() => continue,
+            n = rx.recv_many(&mut batch, MAX_BATCH), if sending.len() < IN_FLIGHT => if n == 0 {
+                break;
             },
             () = done.cancelled() => {
                 rx.close();
                 while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    record(&buzzer, std::mem::take(&mut batch)).await;
+                    sending.push(record(&buzzer, std::mem::take(&mut batch)));
                 }
-                return;
+                break;
             }
         }
-        record(&buzzer, std::mem::take(&mut batch)).await;
+        sending.push(record(&buzzer, std::mem::take(&mut batch)));
     }
+    while sending.next().await.is_some() {}
 }
+
+/// Batches sent at once. One statement on one connection completes a batch on PostgreSQL;
+/// with one batch in flight, completions kept one backend busy while the other core idled
+/// (W1 on PostgreSQL ran ~24,000 jobs/s against ~32,000 with two). The store locks a batch's
+/// rows in id order, so two batches (as two workers' would) never deadlock.
+const IN_FLIGHT: usize = 2;
 
 /// Applies results and logs those that did not take. A result that is not recorded is not
 /// lost work: its lease runs out and the job runs again (at-least-once).
