@@ -44,8 +44,9 @@ use pace::Pace;
 /// batches. While a queue has a backlog of quick jobs, a fetch also leases the jobs that its
 /// running ones will have made room for by the time it is back (up to three per slot, never
 /// planned to wait more than 50 ms); those wait for a free slot, heartbeating meanwhile, so
-/// no more than the queue's concurrency ever run at once. A handler's panic becomes a failed attempt carrying the panic message; a job over
-/// its timeout is stopped and fails with "timed out after N ms".
+/// no more than the queue's concurrency ever run at once. A handler's panic becomes a failed
+/// attempt carrying the panic message; a job over its timeout is stopped and fails with
+/// "timed out after N ms".
 ///
 /// On shutdown the worker stops fetching at once and hands back the jobs still waiting for a
 /// slot, gives running jobs the grace period to finish, then stops the rest and hands their
@@ -310,8 +311,8 @@ struct QueueRun {
     handler: Arc<dyn Erased>,
     /// One permit per job that may run at once.
     slots: Arc<Semaphore>,
-    /// One permit per job this queue may hold (leased and not yet ended): its slots and as
-    /// many again as it may lease ahead.
+    /// One permit per job this queue may hold (leased and not yet ended): one per slot, and
+    /// [`pace::AHEAD_PER_SLOT`] more per slot for the jobs it may lease ahead.
     held: Arc<Semaphore>,
     /// How many permits `slots` started with.
     concurrency: usize,
@@ -319,7 +320,7 @@ struct QueueRun {
 }
 
 /// The most jobs one queue of one worker runs at once: far beyond what one process can use,
-/// and small enough that the bookkeeping sized by it stays small.
+/// and low enough that the semaphores and the results channel sized from it cannot overflow.
 const MAX_CONCURRENCY: usize = 100_000;
 
 fn held_capacity(concurrency: usize) -> usize {

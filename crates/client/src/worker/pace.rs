@@ -7,8 +7,10 @@
 //! commits) that it did at 1,024. So under a backlog a fetch also leases the jobs that the
 //! running ones will have made room for by the time it is back — the slots free up at
 //! `slots ÷ job time`, for one round trip — and those wait locally for a slot. The wait is
-//! about one round trip, and never planned longer than [`MAX_HORIZON`]: far inside any lease.
-//! Without a backlog, or before any job of the queue has finished, nothing is leased ahead.
+//! planned at about one round trip and never longer than [`MAX_HORIZON`]; a waiting job's
+//! heartbeats run all the same, so a wait longer than planned (slow jobs after quick ones)
+//! does not cost it its lease. Without a backlog, or before any job of the queue has
+//! finished, nothing is leased ahead.
 
 use std::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
