@@ -49,7 +49,7 @@ pub struct BenchArgs {
     /// 2000 for W3, 1000000 for scale.
     #[arg(long, value_name = "N")]
     pub jobs: Option<u64>,
-    /// Jobs each worker runs at once (under a backlog of quick jobs it leases up to three times
+    /// Jobs each worker runs at once (under a backlog of quick jobs it leases up to seven times
     /// as many again ahead, waiting for a free slot).
     #[arg(long, value_name = "C", default_value_t = 256)]
     pub concurrency: usize,

@@ -42,7 +42,7 @@ use pace::Pace;
 /// (so an idle worker costs one open request per queue, and a busy one fetches in batches);
 /// each job runs in its own task with heartbeats every third of the lease; results go back in
 /// batches. While a queue has a backlog of quick jobs, a fetch also leases the jobs that its
-/// running ones will have made room for by the time it is back (up to three per slot, never
+/// running ones will have made room for by the time it is back (up to seven per slot, never
 /// planned to wait more than 50 ms); those wait for a free slot, heartbeating meanwhile, so
 /// no more than the queue's concurrency ever run at once. A handler's panic becomes a failed
 /// attempt carrying the panic message; a job over its timeout is stopped and fails with

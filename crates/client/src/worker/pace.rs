@@ -18,7 +18,11 @@ use std::{
 };
 
 /// How many jobs beyond its slots a queue may hold, per slot.
-pub(super) const AHEAD_PER_SLOT: usize = 3;
+///
+/// Seven, not three: draining no-op jobs at 256 slots, seven per slot ran W1 over HTTP at
+/// 71,500–74,600 jobs/s against 61,200–71,200 with three (4 alternating pairs), in-process
+/// 7% faster; fifteen measured the same as seven.
+pub(super) const AHEAD_PER_SLOT: usize = 7;
 
 /// The longest a job leased ahead is planned to wait for its slot, however slow the fetches.
 pub(super) const MAX_HORIZON: Duration = Duration::from_millis(50);
@@ -95,7 +99,7 @@ mod tests {
 
     #[test]
     fn quick_jobs_lease_up_to_the_cap() {
-        assert_eq!(read_ahead(256, 3 * MS, Duration::from_micros(5)), 768);
+        assert_eq!(read_ahead(256, 3 * MS, Duration::from_micros(5)), 1792);
     }
 
     #[test]
@@ -108,9 +112,10 @@ mod tests {
 
     #[test]
     fn a_slow_round_trip_does_not_plan_a_long_wait() {
-        // 10 ms jobs: a 2 s round trip plans for 50 ms, five jobs a slot, capped at three.
-        assert_eq!(read_ahead(10, 2000 * MS, 10 * MS), 30);
-        assert_eq!(read_ahead(10, 2000 * MS, 25 * MS), 20);
+        // 10 ms jobs: a 2 s round trip plans for 50 ms, five jobs a slot; 5 ms jobs, ten a
+        // slot, capped at seven.
+        assert_eq!(read_ahead(10, 2000 * MS, 10 * MS), 50);
+        assert_eq!(read_ahead(10, 2000 * MS, 5 * MS), 70);
     }
 
     #[test]
@@ -119,7 +124,7 @@ mod tests {
         pace.record_fetch(true, 3 * MS);
         assert_eq!(pace.ahead(256), 0, "no job time yet");
         pace.record_job(Duration::from_micros(5));
-        assert_eq!(pace.ahead(256), 768);
+        assert_eq!(pace.ahead(256), 1792);
         pace.record_fetch(false, 3 * MS);
         assert_eq!(pace.ahead(256), 0, "the last fetch was not full");
     }
