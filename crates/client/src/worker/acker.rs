@@ -16,7 +16,17 @@ const MAX_BATCH: usize = 1_000;
 
 /// Sends results until every sender is gone, or until `done`, after which it sends what has
 /// already queued up and stops (later results are recorded by their own task).
-pub(super) async fn run(buzzer: Buzzer, mut rx: mpsc::Receiver<Finish>, done: CancellationToken) {
+pub(super) async fn run(buzzer: Buzzer, rx: mpsc::Receiver<Finish>, done: CancellationToken) {
+    let buzzer = &buzzer;
+    send_batches(rx, done, move |finishes| record(buzzer, finishes)).await;
+}
+
+/// [`run`] with the call that sends one batch given, so its batching can be tested alone.
+async fn send_batches<F, Fut>(mut rx: mpsc::Receiver<Finish>, done: CancellationToken, send: F)
+where
+    F: Fn(Vec<Finish>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut batch = Vec::new();
     // Driven by this task itself, not spawned: an idle worker's one result goes out without
     // another task's wake-up on its way (the hybrid call's path).
@@ -31,12 +41,12 @@ pub(super) async fn run(buzzer: Buzzer, mut rx: mpsc::Receiver<Finish>, done: Ca
             () = done.cancelled() => {
                 rx.close();
                 while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    sending.push(record(&buzzer, std::mem::take(&mut batch)));
+                    sending.push(send(std::mem::take(&mut batch)));
                 }
                 break;
             }
         }
-        sending.push(record(&buzzer, std::mem::take(&mut batch)));
+        sending.push(send(std::mem::take(&mut batch)));
     }
     while sending.next().await.is_some() {}
 }
@@ -70,5 +80,73 @@ pub(super) async fn record(buzzer: &Buzzer, finishes: Vec<Finish>) {
             error = %e,
             "results not recorded; those jobs run again once their leases expire"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::{Arc, Mutex},
+        time::Duration,
+    };
+
+    use buzzer_engine::Outcome;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    fn finish(id: i64) -> Finish {
+        Finish {
+            id: JobId(id),
+            lease_token: "t".into(),
+            outcome: Outcome::Released,
+        }
+    }
+
+    /// Yields until `sent` holds `n` batches, or fails after a second.
+    async fn batches(sent: &Mutex<Vec<Vec<JobId>>>, n: usize) -> Vec<Vec<JobId>> {
+        for _ in 0..1_000 {
+            let got = sent.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{n} batches never went out: {:?}", sent.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn two_batches_go_out_at_once_and_the_third_takes_what_queued_meanwhile() {
+        let (tx, rx) = mpsc::channel(16);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        // Every send waits for a permit: the batches stay in flight until the test says.
+        let store = Arc::new(Semaphore::new(0));
+        let (s, gate) = (sent.clone(), store.clone());
+        let acker = tokio::spawn(send_batches(rx, CancellationToken::new(), move |batch| {
+            s.lock().unwrap().push(batch.iter().map(|f| f.id).collect());
+            let gate = gate.clone();
+            async move { gate.acquire().await.unwrap().forget() }
+        }));
+        tx.send(finish(1)).await.unwrap();
+        batches(&sent, 1).await;
+        tx.send(finish(2)).await.unwrap();
+        batches(&sent, 2).await;
+        tx.send(finish(3)).await.unwrap();
+        tx.send(finish(4)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            sent.lock().unwrap().len(),
+            2,
+            "a third waits while two are out"
+        );
+        store.add_permits(1);
+        let got = batches(&sent, 3).await;
+        assert_eq!(
+            got,
+            vec![vec![JobId(1)], vec![JobId(2)], vec![JobId(3), JobId(4)]]
+        );
+        store.add_permits(2);
+        drop(tx);
+        acker.await.unwrap();
     }
 }
