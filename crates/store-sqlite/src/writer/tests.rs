@@ -134,6 +134,36 @@ async fn a_failing_command_rolls_back_only_itself() {
     assert_eq!(committed(&f.path), vec![1, 4]);
 }
 
+/// A command alone in its group runs without a savepoint; failing, it must still leave
+/// nothing behind and the writer must go on.
+#[tokio::test]
+async fn a_lone_failing_command_leaves_nothing_behind() {
+    let f = fixture();
+    insert(&f.writer, 1).await.unwrap().unwrap();
+    let domain = f
+        .writer
+        .submit(|conn, _| -> Result<(), Error> {
+            conn.execute("INSERT INTO t (x) VALUES (2)", [])?;
+            Err(StoreError::Conflict("no".into()).into())
+        })
+        .await;
+    assert!(matches!(domain, Err(StoreError::Conflict(_))), "{domain:?}");
+    let sql = f
+        .writer
+        .submit(|conn, _| -> Result<(), Error> {
+            conn.execute("INSERT INTO t (x) VALUES (3)", [])?;
+            conn.execute("INSERT INTO t (x) VALUES (NULL)", [])?;
+            Ok(())
+        })
+        .await;
+    assert!(matches!(sql, Err(StoreError::Backend(_))), "{sql:?}");
+    insert(&f.writer, 4).await.unwrap().unwrap();
+    let stats = f.writer.stats();
+    assert_eq!((stats.commands, stats.commits), (4, 2), "{stats:?}");
+    assert_eq!(stats.failed_groups, 0);
+    assert_eq!(committed(&f.path), vec![1, 4]);
+}
+
 #[tokio::test]
 async fn a_failed_commit_fails_the_whole_group() {
     let f = fixture();
