@@ -173,7 +173,7 @@ async fn fetch_takes_priority_then_fifo_across_queues_and_skips_paused() {
         assert_eq!(j.state, JobState::Running);
         assert_eq!(j.attempt, 1);
         assert_eq!(j.worker_id.as_deref(), Some("w1"));
-        assert_eq!(j.lease_token.as_ref().unwrap().len(), 32);
+        assert!(j.lease_token.as_ref().unwrap().len() > 32);
         assert!(j.started_at.is_some() && j.lease_expires_at.is_some());
     }
     assert_ne!(got[0].lease_token, got[1].lease_token);

@@ -101,8 +101,8 @@ fn apply(conn: &Connection, now: i64, finishes: Vec<JobFinish>) -> Result<Vec<Ap
 ///
 /// An object, not a list of pairs: `json_each` hands out each key and value as they are,
 /// where `value ->> 0` and `value ->> 1` parsed each pair's text again, twice (a third of
-/// the statement's work).
-pub(super) const COMPLETE_BATCH: &str = "UPDATE jobs SET state = 'completed', finished_at = ?2, \
+/// the statement's work). `OR FAIL`, so that it needs no statement journal (see the lease's statement).
+pub(super) const COMPLETE_BATCH: &str = "UPDATE OR FAIL jobs SET state = 'completed', finished_at = ?2, \
      lease_token = NULL, lease_expires_at = NULL \
      FROM (SELECT CAST(key AS INTEGER) AS job_id, value AS token FROM json_each(?1)) AS done \
      WHERE jobs.id = done.job_id AND jobs.state = 'running' AND jobs.lease_token = done.token \
@@ -110,7 +110,7 @@ pub(super) const COMPLETE_BATCH: &str = "UPDATE jobs SET state = 'completed', fi
 
 /// Sets `{"id": "result text", …}`; each result travels as a JSON string, so `value` hands
 /// back the client's exact text.
-pub(super) const SET_RESULTS: &str = "UPDATE job_bodies SET result = done.result \
+pub(super) const SET_RESULTS: &str = "UPDATE OR FAIL job_bodies SET result = done.result \
      FROM (SELECT CAST(key AS INTEGER) AS job_id, value AS result FROM json_each(?1)) AS done \
      WHERE job_bodies.id = done.job_id";
 

@@ -158,3 +158,36 @@ async fn the_writer_does_not_replan_a_fetch_for_each_new_limit() {
         .unwrap();
     assert_eq!(replans, 0);
 }
+
+/// The writer's many-row statements cannot abort midway, so SQLite gives them no statement
+/// journal (a copy of every page each one touches): no SQL function (SQLite assumes any call
+/// may fail) and no constraint check that aborts rather than fails. See `fetch::lease_set`.
+#[test]
+fn many_row_writes_need_no_statement_journal() {
+    let conn = migrated();
+    for sql in [
+        fetch::LEASE_BEST,
+        fetch::LEASE,
+        super::complete::COMPLETE_BATCH,
+        super::complete::SET_RESULTS,
+    ] {
+        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let ops = stmt
+            .query_map(rusqlite::params_from_iter(unbound), |r| {
+                Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        for (opcode, p1, p2) in ops {
+            assert!(
+                !matches!(opcode.as_str(), "Function" | "PureFunc"),
+                "{sql} calls a function"
+            );
+            // P1 is the error code, P2 the conflict action; 2 is ABORT.
+            let aborts = matches!(opcode.as_str(), "Halt" | "HaltIfNull") && p1 != 0 && p2 == 2;
+            assert!(!aborts, "{sql} has a constraint check that aborts");
+        }
+    }
+}
