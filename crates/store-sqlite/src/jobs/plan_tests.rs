@@ -175,7 +175,11 @@ fn many_row_writes_need_no_statement_journal() {
         let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
         let ops = stmt
             .query_map(rusqlite::params_from_iter(unbound), |r| {
-                Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+                Ok((
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
             })
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
