@@ -1,9 +1,6 @@
 //! Batches of finishes: plain completions in one statement, the rest one by one.
 
-use std::{
-    collections::{HashMap, HashSet},
-    io::Write,
-};
+use std::{collections::HashMap, io::Write};
 
 use buzzer_store::{Finished, JobFinish, StoreError, Transition};
 use buzzer_types::{Job, JobId, JobState, ms_to_timestamp};
@@ -71,19 +68,25 @@ enum Applied {
 /// Plain completions, the throughput path, go through one statement for the whole batch; the
 /// rest (failures, the rescuer's guarded finishes, a job named twice) one by one.
 fn apply(conn: &Connection, now: i64, finishes: Vec<JobFinish>) -> Result<Vec<Applied>, Error> {
-    let mut results: Vec<Option<Applied>> = Vec::with_capacity(finishes.len());
-    let mut batch = Vec::new();
-    let mut slow = Vec::new();
-    let mut seen = HashSet::with_capacity(finishes.len());
-    for (i, finish) in finishes.into_iter().enumerate() {
-        results.push(None);
-        let plain = matches!(finish.transition, Transition::Complete { .. })
-            && !finish.require_lease_expired;
-        if plain && seen.insert(finish.id) {
-            batch.push((i, finish));
-        } else {
-            slow.push((i, finish));
+    let mut results: Vec<Option<Applied>> = (0..finishes.len()).map(|_| None).collect();
+    let (mut batch, mut slow): (Vec<_>, Vec<_>) =
+        finishes.into_iter().enumerate().partition(|(_, f)| {
+            matches!(f.transition, Transition::Complete { .. }) && !f.require_lease_expired
+        });
+    // By id, and for a job named twice its first item first: that one goes in the batch, the
+    // rest one by one after it. Sorting, not hashing: this runs on the writer for every job.
+    batch.sort_unstable_by_key(|(i, f)| (f.id.0, *i));
+    let mut named_twice = false;
+    batch.dedup_by(|(i, later), (_, first)| {
+        let twice = later.id == first.id;
+        if twice {
+            named_twice = true;
+            slow.push((*i, later.clone()));
         }
+        twice
+    });
+    if named_twice {
+        slow.sort_unstable_by_key(|(i, _)| *i);
     }
     if !batch.is_empty() {
         complete_batch(conn, now, batch, &mut results)?;
@@ -131,7 +134,7 @@ fn by_id<'a>(items: impl Iterator<Item = (i64, &'a str)>) -> Result<String, Erro
     Ok(String::from_utf8(out).map_err(StoreError::backend)?)
 }
 
-/// Fills `results[i]` for each `(i, finish)` of the batch.
+/// Fills `results[i]` for each `(i, finish)` of the batch, which is sorted by id.
 fn complete_batch(
     conn: &Connection,
     now: i64,
@@ -140,7 +143,7 @@ fn complete_batch(
 ) -> Result<(), Error> {
     let items = by_id(batch.iter().map(|(_, f)| (f.id.0, f.lease_token.as_str())))?;
     let ended_at = Some(ms_to_timestamp(now));
-    let mut completed: HashMap<i64, Finished> = conn
+    let mut completed: Vec<Finished> = conn
         .prepare_cached(COMPLETE_BATCH)?
         .query_map(params![items, now], |r| {
             Ok(Finished {
@@ -152,14 +155,21 @@ fn complete_batch(
                 ended_at,
             })
         })?
-        .map(|done| done.map(|d| (d.id.0, d)))
         .collect::<rusqlite::Result<_>>()?;
-    completed::add(conn, completed.values().map(|d| (d.queue.as_str(), 1)))?;
+    completed::add(conn, completed.iter().map(|d| (d.queue.as_str(), 1)))?;
+    // Both in id order: each batch item meets its completion, if any, in one walk.
+    completed.sort_unstable_by_key(|d| d.id.0);
+    let mut completed = completed.into_iter().peekable();
+    let matched: Vec<Option<Finished>> = batch
+        .iter()
+        .map(|(_, f)| completed.next_if(|d| d.id == f.id))
+        .collect();
     // Results go into the bodies in one statement too, and only the completed jobs' ones.
     let mut with_result = batch
         .iter()
-        .filter(|(_, f)| completed.contains_key(&f.id.0))
-        .filter_map(|(_, f)| match &f.transition {
+        .zip(&matched)
+        .filter(|(_, done)| done.is_some())
+        .filter_map(|((_, f), _)| match &f.transition {
             Transition::Complete {
                 result: Some(result),
             } => Some((f.id.0, result.get())),
@@ -170,8 +180,8 @@ fn complete_batch(
         conn.prepare_cached(SET_RESULTS)?
             .execute([by_id(with_result)?])?;
     }
-    for (i, finish) in batch {
-        results[i] = Some(match completed.remove(&finish.id.0) {
+    for ((i, finish), done) in batch.into_iter().zip(matched) {
+        results[i] = Some(match done {
             Some(done) => {
                 if let Some(key) = &done.ordering_key {
                     ordering::release_next(conn, &done.queue, key)?;

@@ -27,6 +27,7 @@ pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Fet
             started_at: now,
             expires_at: lease.until,
             worker_id: params.worker_id,
+            nonce,
             jobs,
         },
     )

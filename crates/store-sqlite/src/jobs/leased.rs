@@ -27,7 +27,7 @@ const READ_INLINE: usize = 16;
 macro_rules! leased_columns {
     () => {
         "id, queue, priority, attempt, scheduled_at, idempotency_key, ordering_key, \
-         cancel_requested, lease_token"
+         cancel_requested"
     };
 }
 pub(super) use leased_columns;
@@ -36,6 +36,9 @@ pub(super) use leased_columns;
 #[derive(Debug)]
 pub(crate) struct Leases {
     pub(super) worker_id: String,
+    /// Each job's lease token is this followed by its id (see `fetch::lease_set`), made here
+    /// rather than read back, which takes a string per job off the writer.
+    pub(super) nonce: String,
     pub(super) started_at: i64,
     pub(super) expires_at: i64,
     pub(super) jobs: Vec<Leased>,
@@ -52,7 +55,6 @@ pub(crate) struct Leased {
     idempotency_key: Option<String>,
     ordering_key: Option<String>,
     cancel_requested: bool,
-    lease_token: Option<String>,
 }
 
 impl Leased {
@@ -66,7 +68,6 @@ impl Leased {
             idempotency_key: r.get(5)?,
             ordering_key: r.get(6)?,
             cancel_requested: r.get(7)?,
-            lease_token: r.get(8)?,
         })
     }
 }
@@ -102,7 +103,7 @@ pub(super) const BODIES: &str = "SELECT id, payload, max_attempts, backoff_initi
 
 /// The leased jobs whole, in the order given. A job deleted since its lease (by an operator)
 /// is left out: there is nothing left to run.
-pub(crate) fn with_bodies(conn: &Connection, leases: Leases) -> Result<Vec<Job>, Error> {
+pub(crate) fn with_bodies(conn: &Connection, mut leases: Leases) -> Result<Vec<Job>, Error> {
     if leases.jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -110,33 +111,24 @@ pub(crate) fn with_bodies(conn: &Connection, leases: Leases) -> Result<Vec<Job>,
     let mut stmt = conn.prepare_cached(BODIES)?;
     let mut rows = stmt.query([serde_json::to_string(&ids)?])?;
     let mut at: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
-    let mut slots: Vec<Option<Leased>> = leases.jobs.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Leased>> = std::mem::take(&mut leases.jobs)
+        .into_iter()
+        .map(Some)
+        .collect();
     let mut jobs: Vec<Option<Job>> = (0..slots.len()).map(|_| None).collect();
     while let Some(body) = rows.next()? {
         let id: i64 = body.get(0)?;
         if let Some(i) = at.remove(&id)
             && let Some(hot) = slots[i].take()
         {
-            jobs[i] = Some(job(
-                &leases.worker_id,
-                leases.started_at,
-                leases.expires_at,
-                hot,
-                body,
-            )?);
+            jobs[i] = Some(job(&leases, hot, body)?);
         }
     }
     Ok(jobs.into_iter().flatten().collect())
 }
 
 /// A running job from its lease, its hot row and a row of [`BODIES`].
-fn job(
-    worker_id: &str,
-    started_at: i64,
-    expires_at: i64,
-    hot: Leased,
-    body: &Row<'_>,
-) -> rusqlite::Result<Job> {
+fn job(leases: &Leases, hot: Leased, body: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: JobId(hot.id),
         queue: hot.queue,
@@ -153,7 +145,7 @@ fn job(
         timeout_ms: body.get::<_, Option<i64>>(6)?.map(row::unsigned),
         created_at: ms_to_timestamp(body.get(7)?),
         scheduled_at: ms_to_timestamp(hot.scheduled_at),
-        started_at: Some(ms_to_timestamp(started_at)),
+        started_at: Some(ms_to_timestamp(leases.started_at)),
         finished_at: None,
         result: row::raw_or_null(body, 8)?,
         errors: row::json_or_default(body, 9)?,
@@ -163,9 +155,9 @@ fn job(
         metadata: row::json_or_default(body, 11)?,
         progress: row::raw_or_null(body, 12)?,
         cancel_requested: hot.cancel_requested,
-        worker_id: Some(worker_id.to_owned()),
-        lease_token: hot.lease_token,
-        lease_expires_at: Some(ms_to_timestamp(expires_at)),
+        worker_id: Some(leases.worker_id.clone()),
+        lease_token: Some(format!("{}{}", leases.nonce, hot.id)),
+        lease_expires_at: Some(ms_to_timestamp(leases.expires_at)),
         traceparent: body.get(13)?,
     })
 }
