@@ -13,7 +13,7 @@ use buzzer_types::{
     TopicInfo,
 };
 
-use super::{Finish, Transport};
+use super::{Finish, Leased, Transport};
 use crate::Error;
 
 #[derive(Debug)]
@@ -107,8 +107,9 @@ impl Transport for Embedded {
         Ok(self.engine.cancel(id).await?)
     }
 
-    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Job>, Error> {
-        Ok(self.engine.fetch(req).await?)
+    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Leased>, Error> {
+        let jobs = self.engine.fetch(req).await?;
+        Ok(jobs.into_iter().map(Leased::from).collect())
     }
 
     async fn heartbeat(

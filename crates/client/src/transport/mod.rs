@@ -3,6 +3,7 @@
 //! worker runtime) is written once.
 
 pub(crate) mod embedded;
+mod leased;
 #[cfg(feature = "remote")]
 pub(crate) mod remote;
 
@@ -15,6 +16,8 @@ use buzzer_types::{
     PublishResponse, ScheduleInfo, ScheduleRequest, SubscriptionInfo, SubscriptionRequest,
     TopicInfo,
 };
+
+pub(crate) use leased::Leased;
 
 use crate::Error;
 
@@ -49,7 +52,7 @@ pub(crate) trait Transport: Send + Sync + std::fmt::Debug + 'static {
 
     async fn cancel(&self, id: JobId) -> Result<Job, Error>;
 
-    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Job>, Error>;
+    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Leased>, Error>;
 
     async fn heartbeat(&self, id: JobId, req: HeartbeatRequest)
     -> Result<HeartbeatResponse, Error>;

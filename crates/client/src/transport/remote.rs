@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use buzzer_engine::{Outcome, RetryRequest};
 use buzzer_types::{
     Ack, AckResult, AcksRequest, AcksResponse, BatchEnqueueRequest, EnqueueRequest, ErrorInput,
-    FetchRequest, FetchResponse, HeartbeatRequest, HeartbeatResponse, Job, JobId, Limits,
-    PublishRequest, PublishResponse, ReleaseRequest, ScheduleInfo, ScheduleListResponse,
-    ScheduleRequest, SubscriptionInfo, SubscriptionListResponse, SubscriptionRequest, TopicInfo,
-    TopicListResponse, validate_name,
+    FetchRequest, HeartbeatRequest, HeartbeatResponse, Job, JobId, Limits, PublishRequest,
+    PublishResponse, ReleaseRequest, ScheduleInfo, ScheduleListResponse, ScheduleRequest,
+    SubscriptionInfo, SubscriptionListResponse, SubscriptionRequest, TopicInfo, TopicListResponse,
+    validate_name,
 };
 use reqwest::{
     RequestBuilder, StatusCode,
@@ -22,7 +22,7 @@ use reqwest::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 
-use super::{Finish, Transport};
+use super::{Finish, Leased, Transport};
 use crate::Error;
 
 /// How long a plain request may take; long-polls get their wait on top.
@@ -230,10 +230,15 @@ impl Transport for Remote {
         self.send(req.timeout(REQUEST_TIMEOUT)).await
     }
 
-    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Job>, Error> {
+    async fn fetch(&self, req: FetchRequest) -> Result<Vec<Leased>, Error> {
+        /// `FetchResponse`, each job read only as far as a worker needs it.
+        #[derive(Deserialize)]
+        struct Fetched {
+            jobs: Vec<Leased>,
+        }
         let wait = Duration::from_millis(req.wait_ms.unwrap_or(0));
         let post = self.post(format_args!("/v1/fetch"), &req);
-        let resp: FetchResponse = self.send(post.timeout(wait + REQUEST_TIMEOUT)).await?;
+        let resp: Fetched = self.send(post.timeout(wait + REQUEST_TIMEOUT)).await?;
         Ok(resp.jobs)
     }
 

@@ -4,7 +4,7 @@
 use std::{any::Any, sync::Arc, time::Duration};
 
 use buzzer_engine::{Outcome, RetryRequest};
-use buzzer_types::{ErrorInput, Job, RawValue};
+use buzzer_types::{ErrorInput, RawValue};
 use tokio::{
     sync::{OwnedSemaphorePermit, SemaphorePermit, mpsc::error::SendError},
     task::JoinError,
@@ -16,7 +16,11 @@ use super::{
     context::{Attempt, JobContext},
     error::Kind,
 };
-use crate::{enqueue::ceil_ms, trace, transport::Finish};
+use crate::{
+    enqueue::ceil_ms,
+    trace,
+    transport::{Finish, Leased},
+};
 use tracing::Instrument;
 
 /// How an attempt ended.
@@ -92,7 +96,7 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 /// Runs one fetched job to its outcome, once a slot is free, and hands the outcome to the
 /// acker. Holds the job's place in the queue's `held` (`_held`) until then. A job still
 /// waiting for its slot when the worker stops is handed back unstarted.
-pub(super) async fn execute(run: Arc<QueueRun>, job: Job, _held: OwnedSemaphorePermit) {
+pub(super) async fn execute(run: Arc<QueueRun>, job: Leased, _held: OwnedSemaphorePermit) {
     let shared = &run.shared;
     let Some(lease_token) = job.lease_token else {
         tracing::error!(job = %job.id, "a fetched job came without a lease token; skipped");

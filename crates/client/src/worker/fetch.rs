@@ -12,7 +12,7 @@ use std::{
 };
 
 use buzzer_engine::Outcome;
-use buzzer_types::{FetchRequest, Job, Limits};
+use buzzer_types::{FetchRequest, Limits};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{
@@ -20,7 +20,10 @@ use super::{
     execute::execute,
     pace::{AHEAD_PER_SLOT, MAX_HORIZON},
 };
-use crate::{enqueue::ceil_ms, transport::Finish};
+use crate::{
+    enqueue::ceil_ms,
+    transport::{Finish, Leased},
+};
 
 /// The pause after a failed fetch, doubling up to the maximum while failures last.
 const ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -176,7 +179,7 @@ async fn gather(held: &Semaphore, wanted: usize, round_trip: Duration) {
 const MAX_GATHER: Duration = MAX_HORIZON;
 
 /// Hands leased jobs back at once, without counting the attempt.
-async fn release(run: &QueueRun, jobs: Vec<Job>) {
+async fn release(run: &QueueRun, jobs: Vec<Leased>) {
     if jobs.is_empty() {
         return;
     }
