@@ -104,9 +104,10 @@ fn apply(conn: &Connection, now: i64, finishes: Vec<JobFinish>) -> Result<Vec<Ap
 ///
 /// An object, not a list of pairs: `json_each` hands out each key and value as they are,
 /// where `value ->> 0` and `value ->> 1` parsed each pair's text again, twice (a third of
-/// the statement's work). `OR FAIL`, so that it needs no statement journal (see the lease's statement).
-pub(super) const COMPLETE_BATCH: &str = "UPDATE OR FAIL jobs SET state = 'completed', finished_at = ?2, \
-     lease_token = NULL, lease_expires_at = NULL \
+/// the statement's work). `OR FAIL`, so that it needs no statement journal (see the lease's
+/// statement in `fetch.rs`).
+pub(super) const COMPLETE_BATCH: &str = "UPDATE OR FAIL jobs SET state = 'completed', \
+     finished_at = ?2, lease_token = NULL, lease_expires_at = NULL \
      FROM (SELECT CAST(key AS INTEGER) AS job_id, value AS token FROM json_each(?1)) AS done \
      WHERE jobs.id = done.job_id AND jobs.state = 'running' AND jobs.lease_token = done.token \
      RETURNING jobs.id, jobs.queue, jobs.ordering_key, jobs.started_at";
