@@ -118,7 +118,7 @@ pub async fn fetch_marks_the_job_running_for_this_worker<F: StoreFactory>(factor
 }
 
 /// A fetched job is the whole job, token included, whatever the batch size (a store may read a
-/// large batch back differently from a small one).
+/// large batch back differently from a small one), and that token is the one its lease holds.
 pub async fn fetch_hands_out_whole_jobs_in_batches_of_any_size<F: StoreFactory>(factory: F) {
     let ctx = TestContext::new(factory).await;
     let mut enqueued = Vec::new();
@@ -160,6 +160,7 @@ pub async fn fetch_hands_out_whole_jobs_in_batches_of_any_size<F: StoreFactory>(
         let mut shown = job.clone();
         shown.lease_token = None;
         assert_eq!(snapshot(&shown), snapshot(&ctx.get(job.id).await));
+        assert_eq!(ctx.complete(&job).await.state, JobState::Completed);
     }
 }
 
