@@ -28,6 +28,7 @@ where
     Fut: Future<Output = ()>,
 {
     let mut batch = Vec::new();
+    let mut done_seen = false;
     // Driven by this task itself, not spawned: an idle worker's one result goes out without
     // another task's wake-up on its way (the hybrid call's path).
     let mut sending = FuturesUnordered::new();
@@ -38,12 +39,12 @@ where
             n = rx.recv_many(&mut batch, MAX_BATCH), if sending.len() < IN_FLIGHT => if n == 0 {
                 break;
             },
-            () = done.cancelled() => {
+            // Closed, the channel still hands out what queued before; then `recv_many` ends
+            // the loop.
+            () = done.cancelled(), if !done_seen => {
+                done_seen = true;
                 rx.close();
-                while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    sending.push(send(std::mem::take(&mut batch)));
-                }
-                break;
+                continue;
             }
         }
         sending.push(send(std::mem::take(&mut batch)));
@@ -148,5 +149,35 @@ mod tests {
         store.add_permits(2);
         drop(tx);
         acker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn when_done_what_queued_goes_out_within_the_limit_and_later_results_are_refused() {
+        let (tx, rx) = mpsc::channel(16);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::new(Semaphore::new(0));
+        let done = CancellationToken::new();
+        let (s, gate) = (sent.clone(), store.clone());
+        let acker = tokio::spawn(send_batches(rx, done.clone(), move |batch| {
+            s.lock().unwrap().push(batch.iter().map(|f| f.id).collect());
+            let gate = gate.clone();
+            async move { gate.acquire().await.unwrap().forget() }
+        }));
+        tx.send(finish(1)).await.unwrap();
+        batches(&sent, 1).await;
+        tx.send(finish(2)).await.unwrap();
+        batches(&sent, 2).await;
+        tx.send(finish(3)).await.unwrap();
+        tx.send(finish(4)).await.unwrap();
+        done.cancel();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(tx.send(finish(5)).await.is_err(), "closed once done");
+        assert_eq!(sent.lock().unwrap().len(), 2, "still two at most");
+        store.add_permits(1);
+        let got = batches(&sent, 3).await;
+        assert_eq!(got[2], vec![JobId(3), JobId(4)]);
+        store.add_permits(2);
+        acker.await.unwrap();
+        assert_eq!(sent.lock().unwrap().len(), 3);
     }
 }
