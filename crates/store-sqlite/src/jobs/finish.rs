@@ -8,7 +8,7 @@ use super::{completed, ordering, rows};
 use crate::{clock::after, error::Error, row};
 
 /// A completed job's result, kept in its body.
-const SET_RESULT: &str = "UPDATE job_bodies SET result = ?2 WHERE id = ?1";
+pub(super) const SET_RESULT: &str = "UPDATE job_bodies SET result = ?2 WHERE id = ?1";
 
 /// What the guard learned about a job whose lease holds.
 struct Leased {

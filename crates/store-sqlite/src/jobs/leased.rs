@@ -97,9 +97,23 @@ pub(super) fn best_first(leased: &mut [Leased]) {
 }
 
 /// `job_bodies` in its own column order, which [`job`] reads.
-pub(super) const BODIES: &str = "SELECT id, payload, max_attempts, backoff_initial_ms, backoff_max_ms, \
-    backoff_factor, timeout_ms, created_at, result, errors, tags, metadata, progress, \
-    traceparent FROM job_bodies WHERE id IN (SELECT value FROM json_each(?1))";
+macro_rules! bodies {
+    ($which:literal) => {
+        concat!(
+            "SELECT id, payload, max_attempts, backoff_initial_ms, backoff_max_ms, \
+             backoff_factor, timeout_ms, created_at, result, errors, tags, metadata, progress, \
+             traceparent FROM job_bodies WHERE ",
+            $which
+        )
+    };
+}
+
+/// The bodies of `?1`, a JSON list of ids.
+pub(super) const BODIES: &str = bodies!("id IN (SELECT value FROM json_each(?1))");
+
+/// The body of job `?1`: a lone job (a hand-off, a hybrid call) needs no JSON list and no
+/// temporary table for an `IN`.
+pub(super) const BODY: &str = bodies!("id = ?1");
 
 /// The leased jobs whole, in the order given. A job deleted since its lease (by an operator)
 /// is left out: there is nothing left to run.
@@ -108,8 +122,17 @@ pub(crate) fn with_bodies(conn: &Connection, mut leases: Leases) -> Result<Vec<J
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = leases.jobs.iter().map(|l| l.id).collect();
-    let mut stmt = conn.prepare_cached(BODIES)?;
-    let mut rows = stmt.query([serde_json::to_string(&ids)?])?;
+    let (mut stmt, arg) = match ids.as_slice() {
+        [id] => (
+            conn.prepare_cached(BODY)?,
+            rusqlite::types::Value::from(*id),
+        ),
+        _ => (
+            conn.prepare_cached(BODIES)?,
+            serde_json::to_string(&ids)?.into(),
+        ),
+    };
+    let mut rows = stmt.query([arg])?;
     let mut at: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let mut slots: Vec<Option<Leased>> = std::mem::take(&mut leases.jobs)
         .into_iter()

@@ -45,6 +45,7 @@ fn assert_uses(sql: &str, index: &str) {
 #[test]
 fn fetch_walks_the_fetch_index_without_sorting() {
     assert_uses(fetch::BEST, "INDEX jobs_fetch (queue=?)");
+    assert_uses(fetch::HAS_WORK, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::LEASE_BEST, "INDEX jobs_fetch (queue=?)");
 }
 
@@ -124,6 +125,11 @@ fn batch_lease_and_complete_look_jobs_up_by_id() {
         "USING INTEGER PRIMARY KEY (rowid=?)",
     );
     assert_uses(super::leased::BODIES, "USING INTEGER PRIMARY KEY (rowid=?)");
+    assert_uses(super::leased::BODY, "USING INTEGER PRIMARY KEY (rowid=?)");
+    assert_uses(
+        super::complete::COMPLETE_ONE,
+        "USING INTEGER PRIMARY KEY (rowid=?)",
+    );
 }
 
 /// The writer plans each statement once. Without the query planner stability guarantee, a new
@@ -169,6 +175,7 @@ fn many_row_writes_need_no_statement_journal() {
         fetch::LEASE_BEST,
         fetch::LEASE,
         super::complete::COMPLETE_BATCH,
+        super::complete::COMPLETE_ONE,
         super::complete::SET_RESULTS,
     ] {
         let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
