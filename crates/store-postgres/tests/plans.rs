@@ -15,7 +15,7 @@ use common::Schema;
 /// Sample arguments, as SQL literals, per statement.
 fn args(name: &str) -> &'static str {
     match name {
-        "fetch" | "fetch_notifying" => "('{q,other}', 1000, 30000, 'w')",
+        "fetch" | "fetch_notifying" => "('{q,other}', 1000, 30000, 'w', 'nonce-')",
         "complete_many" | "complete_many_brief" => {
             "('{57201,57202,3}', '{tok,tok,tok}', '{null,1,null}')"
         }

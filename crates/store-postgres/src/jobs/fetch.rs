@@ -33,11 +33,17 @@ use crate::{
 /// committed after this statement began is locked in its new version, which this statement's
 /// snapshot may not see; the update then skips it and it stays available for the next fetch
 /// (a batch one job short, never a job lost or leased twice).
+///
+/// A lease's token is `$5`, a random 128-bit nonce drawn once per fetch (in Rust), followed by
+/// the job's id: unguessable, and different for every lease of every job, like the
+/// `gen_random_uuid()` per row it replaces, which cost PostgreSQL ~2.4 µs a row on this
+/// machine (`SELECT sum(length(gen_random_uuid()::text)) FROM generate_series(1, 256000)`:
+/// 630 ms), about 3% of its CPU per job in W1.
 macro_rules! lease {
     () => {
         concat!(
             "UPDATE buzzer_jobs AS j SET state = 'running', attempt = j.attempt + 1, \
-               lease_token = replace(gen_random_uuid()::text, '-', ''), \
+               lease_token = $5::text || j.id, \
                lease_expires_at = ",
             now!(),
             " + $3::int8 * interval '1 millisecond', started_at = ",
@@ -85,6 +91,8 @@ async fn lease(db: &impl Db, sql: &str, params: JobFetch) -> Result<Vec<Job>, Er
     if params.max_jobs == 0 || params.queues.is_empty() {
         return Ok(Vec::new());
     }
+    // The start of every token this fetch hands out (see the `lease!` statement).
+    let nonce = format!("{:032x}-", rand::random::<u128>());
     let mut queues = params.queues;
     queues.sort_unstable();
     queues.dedup();
@@ -96,6 +104,7 @@ async fn lease(db: &impl Db, sql: &str, params: JobFetch) -> Result<Vec<Job>, Er
                 &i64::from(params.max_jobs),
                 &ms(params.lease_ms),
                 &params.worker_id,
+                &nonce,
             ],
         )
         .await?;
