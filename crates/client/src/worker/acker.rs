@@ -116,18 +116,30 @@ mod tests {
         panic!("{n} batches never went out: {:?}", sent.lock().unwrap());
     }
 
-    #[tokio::test]
-    async fn two_batches_go_out_at_once_and_the_third_takes_what_queued_meanwhile() {
-        let (tx, rx) = mpsc::channel(16);
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        // Every send waits for a permit: the batches stay in flight until the test says.
+    /// Batches sent so far, as ids.
+    type Sent = Arc<Mutex<Vec<Vec<JobId>>>>;
+
+    /// An acker whose every send waits for a permit of the returned semaphore: its batches
+    /// stay in flight until the test says.
+    fn gated_acker(
+        rx: mpsc::Receiver<Finish>,
+        done: CancellationToken,
+    ) -> (Sent, Arc<Semaphore>, tokio::task::JoinHandle<()>) {
+        let sent: Sent = Arc::new(Mutex::new(Vec::new()));
         let store = Arc::new(Semaphore::new(0));
         let (s, gate) = (sent.clone(), store.clone());
-        let acker = tokio::spawn(send_batches(rx, CancellationToken::new(), move |batch| {
+        let acker = tokio::spawn(send_batches(rx, done, move |batch| {
             s.lock().unwrap().push(batch.iter().map(|f| f.id).collect());
             let gate = gate.clone();
             async move { gate.acquire().await.unwrap().forget() }
         }));
+        (sent, store, acker)
+    }
+
+    #[tokio::test]
+    async fn two_batches_go_out_at_once_and_the_third_takes_what_queued_meanwhile() {
+        let (tx, rx) = mpsc::channel(16);
+        let (sent, store, acker) = gated_acker(rx, CancellationToken::new());
         tx.send(finish(1)).await.unwrap();
         batches(&sent, 1).await;
         tx.send(finish(2)).await.unwrap();
@@ -154,15 +166,8 @@ mod tests {
     #[tokio::test]
     async fn when_done_what_queued_goes_out_within_the_limit_and_later_results_are_refused() {
         let (tx, rx) = mpsc::channel(16);
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let store = Arc::new(Semaphore::new(0));
         let done = CancellationToken::new();
-        let (s, gate) = (sent.clone(), store.clone());
-        let acker = tokio::spawn(send_batches(rx, done.clone(), move |batch| {
-            s.lock().unwrap().push(batch.iter().map(|f| f.id).collect());
-            let gate = gate.clone();
-            async move { gate.acquire().await.unwrap().forget() }
-        }));
+        let (sent, store, acker) = gated_acker(rx, done.clone());
         tx.send(finish(1)).await.unwrap();
         batches(&sent, 1).await;
         tx.send(finish(2)).await.unwrap();

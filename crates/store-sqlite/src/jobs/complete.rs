@@ -182,7 +182,7 @@ fn complete_batch(
         .map(|(_, f)| completed.next_if(|d| d.id == f.id))
         .collect();
     // Results go into the bodies in one statement too, and only the completed jobs' ones.
-    let mut with_result = batch
+    let with_result: Vec<(i64, &str)> = batch
         .iter()
         .zip(&matched)
         .filter(|(_, done)| done.is_some())
@@ -192,14 +192,16 @@ fn complete_batch(
             } => Some((f.id.0, result.get())),
             _ => None,
         })
-        .peekable();
-    if let Some((id, result)) = with_result.next() {
-        if with_result.peek().is_none() {
+        .collect();
+    match with_result.as_slice() {
+        [] => {}
+        [(id, result)] => {
             conn.prepare_cached(SET_RESULT)?
                 .execute(params![id, result])?;
-        } else {
-            let all = std::iter::once((id, result)).chain(with_result);
-            conn.prepare_cached(SET_RESULTS)?.execute([by_id(all)?])?;
+        }
+        all => {
+            conn.prepare_cached(SET_RESULTS)?
+                .execute([by_id(all.iter().copied())?])?;
         }
     }
     for ((i, finish), done) in batch.into_iter().zip(matched) {
