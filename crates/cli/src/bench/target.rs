@@ -39,6 +39,13 @@ pub(crate) struct Target {
     _dir: TempDir,
 }
 
+/// The bounds of the wait between two asks for the completed count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PollEvery {
+    pub floor: Duration,
+    pub ceiling: Duration,
+}
+
 /// Counts and lists, read straight from the engine or from the server's API.
 enum Admin {
     Engine(Engine),
@@ -154,11 +161,18 @@ impl Target {
         }
     }
 
-    /// How often [`Target::completed`] is worth asking.
-    pub fn poll_interval(&self) -> Duration {
+    /// How often [`Target::completed`] is worth asking. In-process it reads a counter, so it is
+    /// asked at the floor throughout; over HTTP every ask counts the queue in the store.
+    pub fn poll_every(&self) -> PollEvery {
         match &self.admin {
-            Admin::Engine(_) => Duration::from_millis(2),
-            Admin::Http { .. } => Duration::from_millis(50),
+            Admin::Engine(_) => PollEvery {
+                floor: Duration::from_millis(2),
+                ceiling: Duration::from_millis(2),
+            },
+            Admin::Http { .. } => PollEvery {
+                floor: Duration::from_millis(10),
+                ceiling: Duration::from_millis(500),
+            },
         }
     }
 

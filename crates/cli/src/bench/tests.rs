@@ -5,31 +5,62 @@ use std::time::Duration;
 use super::{
     Mode, Workload, next_poll,
     report::{Report, Run, Spread},
+    target::PollEvery,
     w2::percentile,
 };
 
 #[test]
 fn polls_thin_out_and_still_see_the_end_within_the_floor() {
-    let floor = Duration::from_millis(50);
+    let every = PollEvery {
+        floor: Duration::from_millis(10),
+        ceiling: Duration::from_millis(500),
+    };
     let at = |ms: u64| Duration::from_millis(ms);
-    // Nothing done yet, or all done: no rate to go by.
-    assert_eq!(next_poll(floor, at(100), 0, 100_000), floor);
-    assert_eq!(next_poll(floor, at(4_000), 100_000, 100_000), floor);
-    // Early in a 4 s drain: half a second, the ceiling.
-    assert_eq!(next_poll(floor, at(400), 10_000, 100_000), at(500));
-    // Half done after 2 s: 2 s to go, so the ceiling again; three quarters after 3 s: 0.5 s.
-    assert_eq!(next_poll(floor, at(3_000), 75_000, 100_000), at(500));
-    // 100 ms to go: wait 50 ms; 20 ms to go: the floor, never less.
-    assert_eq!(next_poll(floor, at(3_900), 97_500, 100_000), at(50));
-    assert_eq!(next_poll(floor, at(3_980), 99_500, 100_000), floor);
-    // A whole 4 s drain at a steady rate asks about a dozen times, not 4 s / 50 ms = 80.
-    let (mut t, mut asks) = (0_u64, 0);
-    while t < 4_000 {
-        let done = 25 * t;
-        t += next_poll(floor, at(t), done, 100_000).as_millis() as u64;
+    // Nothing done in the last wait, or nothing left: no pace to go by.
+    assert_eq!(next_poll(every, at(100), 0, 100_000), every.floor);
+    assert_eq!(next_poll(every, at(100), 2_500, 0), every.floor);
+    // 2,500 jobs in 100 ms with 90,000 to go: 3.6 s left, so the ceiling.
+    assert_eq!(next_poll(every, at(100), 2_500, 90_000), at(500));
+    // 500 ms at that pace: wait 250 ms; 100 ms to go: 50 ms; 10 ms to go: the floor.
+    assert_eq!(next_poll(every, at(100), 2_500, 12_500), at(250));
+    assert_eq!(next_poll(every, at(100), 2_500, 2_500), at(50));
+    assert_eq!(next_poll(every, at(100), 2_500, 250), every.floor);
+    // A steady 4 s drain asks about twenty times, not 4 s / 10 ms = 400, and sees its end
+    // within the floor.
+    let (mut t, mut asks, mut done) = (0_u64, 0, 0_u64);
+    while done < 100_000 {
+        let wait = next_poll(every, at(100), 2_500, 100_000 - done).as_millis() as u64;
+        t += wait;
+        done = (25 * t).min(100_000);
         asks += 1;
     }
-    assert!((8..=16).contains(&asks), "{asks}");
+    assert!((10..=25).contains(&asks), "{asks}");
+    assert!(t - 4_000 <= 10, "seen at {t} ms");
+}
+
+#[test]
+fn a_slow_start_does_not_hold_the_end_back() {
+    let every = PollEvery {
+        floor: Duration::from_millis(10),
+        ceiling: Duration::from_millis(500),
+    };
+    // Nothing completes for the workers' first 200 ms, then 250 jobs a millisecond: the
+    // 50,000 jobs are done at 400 ms. Judged by the pace since the start, the first ask after
+    // the start-up saw 2,500 jobs in 210 ms, expected 4 s more and waited the ceiling.
+    let done_at = |t: u64| (t.saturating_sub(200) * 250).min(50_000);
+    let (mut t, mut asked) = (0_u64, (0_u64, 0_u64));
+    while done_at(t) < 50_000 {
+        let done = done_at(t);
+        let wait = next_poll(
+            every,
+            Duration::from_millis(t - asked.1),
+            done - asked.0,
+            50_000 - done,
+        );
+        asked = (done, t);
+        t += wait.as_millis() as u64;
+    }
+    assert!((400..=410).contains(&t), "seen at {t} ms");
 }
 
 #[test]
