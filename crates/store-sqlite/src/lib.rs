@@ -206,7 +206,7 @@ impl Store for SqliteStore {
                 let inserted = jobs::insert_many(conn, now, vec![job])?
                     .pop()
                     .ok_or_else(|| StoreError::Unavailable("the store inserted nothing".into()))?;
-                let fetched = jobs::fetch(conn, now, fetch)?;
+                let fetched = jobs::fetch_after_insert(conn, now, fetch, &inserted)?;
                 Ok((inserted, fetched))
             })
             .await?;

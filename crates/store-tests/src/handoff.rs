@@ -53,6 +53,43 @@ pub async fn insert_and_fetch_leases_the_new_job_of_an_empty_queue<F: StoreFacto
     assert_eq!(ctx.get(leased.id).await.state, JobState::Completed);
 }
 
+/// The leased job handed over is the job as stored, to the last field: a store may answer it
+/// from what its insert and lease wrote instead of reading it back.
+pub async fn insert_and_fetch_answers_the_job_as_stored<F: StoreFactory>(factory: F) {
+    let ctx = TestContext::new(factory).await;
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("tenant".into(), json!("acme"));
+    let job = JobInsert {
+        priority: 3,
+        max_attempts: 7,
+        timeout_ms: Some(2_500),
+        tags: vec!["a".into(), "b".into()],
+        metadata,
+        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        ..insert("q", 3)
+    };
+    let done = ctx
+        .store()
+        .job_insert_and_fetch(job, fetch("q", 10))
+        .await
+        .unwrap();
+    let [leased] = done.fetched.as_slice() else {
+        panic!("expected the new job leased, got {:?}", done.fetched);
+    };
+    let stored = ctx.store().job_get(leased.id).await.unwrap().unwrap();
+    // A read never shows the token; completing with it below shows it is the lease's.
+    let shown = Job {
+        lease_token: None,
+        ..leased.clone()
+    };
+    assert_eq!(
+        serde_json::to_value(shown).unwrap(),
+        serde_json::to_value(&stored).unwrap()
+    );
+    ctx.complete(leased).await;
+    assert_eq!(ctx.get(leased.id).await.state, JobState::Completed);
+}
+
 /// The early form answers like the plain one, and once its `Durable` resolves the insert and
 /// the lease are there for good (a reopen still sees both).
 pub async fn insert_and_fetch_early_answers_like_insert_and_fetch<F: StoreFactory>(factory: F) {

@@ -248,6 +248,7 @@ macro_rules! conformance_tests {
             handoff: [
                 insert_and_fetch_leases_the_new_job_of_an_empty_queue,
                 insert_and_fetch_early_answers_like_insert_and_fetch,
+                insert_and_fetch_answers_the_job_as_stored,
                 insert_and_fetch_keeps_priority_and_fifo,
                 insert_and_fetch_leases_nothing_from_a_paused_queue_or_a_blocked_key,
                 insert_and_fetch_with_a_held_idempotency_key_returns_the_existing_job,

@@ -12,7 +12,7 @@ pub(super) const BEST: &str = "SELECT priority, id FROM jobs WHERE queue = ?1 \
 
 /// Leases the best `max_jobs` fetchable jobs across the named queues, best first.
 pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Fetched, Error> {
-    let nonce = format!("{:032x}-", rand::random::<u128>());
+    let nonce = nonce();
     let lease = Lease {
         worker_id: &params.worker_id,
         nonce: &nonce,
@@ -31,6 +31,11 @@ pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Fet
             jobs,
         },
     )
+}
+
+/// The start of every lease token one fetch hands out: see [`lease_set`].
+pub(super) fn nonce() -> String {
+    format!("{:032x}-", rand::random::<u128>())
 }
 
 /// What one fetch sets on every job it leases.
@@ -154,6 +159,7 @@ macro_rules! lease_set {
          lease_token = ?6 || id, lease_expires_at = ?3, started_at = ?4, worker_id = ?5 "
     };
 }
+pub(super) use lease_set;
 
 /// Picks and leases one queue's best `?2` jobs in one statement: no list of picks built in
 /// Rust and parsed back by SQLite (JSON out, `json_each` in), which was a sizeable share of a

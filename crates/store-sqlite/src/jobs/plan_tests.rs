@@ -46,6 +46,7 @@ fn assert_uses(sql: &str, index: &str) {
 fn fetch_walks_the_fetch_index_without_sorting() {
     assert_uses(fetch::BEST, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::HAS_WORK, "INDEX jobs_fetch (queue=?)");
+    assert_uses(super::handoff::ONLY_CANDIDATE, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::LEASE_BEST, "INDEX jobs_fetch (queue=?)");
 }
 
@@ -130,6 +131,40 @@ fn batch_lease_and_complete_look_jobs_up_by_id() {
         super::complete::COMPLETE_ONE,
         "USING INTEGER PRIMARY KEY (rowid=?)",
     );
+    assert_uses(
+        super::handoff::LEASE_ONE,
+        "USING INTEGER PRIMARY KEY (rowid=?)",
+    );
+}
+
+/// A hand-off to a fetcher of an empty queue leases its own job by id; with an older job
+/// waiting, the plain fetch runs and takes that one (store-tests checks which job goes).
+#[tokio::test]
+async fn a_hand_off_leases_its_own_job_by_id_only_when_it_is_the_only_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::SqliteStore::open(dir.path().join("b.db"), Default::default()).unwrap();
+    let insert = || buzzer_store_tests::job_insert("q", RawValue::from_string("1".into()).unwrap());
+    let fetch = || JobFetch {
+        queues: vec!["q".into()],
+        worker_id: "w".into(),
+        max_jobs: 1,
+        lease_ms: 30_000,
+    };
+    let runs = || {
+        store.write(|conn, _| {
+            let by_id = conn.prepare_cached(super::handoff::LEASE_ONE)?;
+            let best = conn.prepare_cached(fetch::LEASE_BEST)?;
+            Ok((
+                by_id.get_status(StatementStatus::Run),
+                best.get_status(StatementStatus::Run),
+            ))
+        })
+    };
+    store.job_insert_and_fetch(insert(), fetch()).await.unwrap();
+    assert_eq!(runs().await.unwrap(), (1, 0));
+    store.job_insert_many(vec![insert()]).await.unwrap();
+    store.job_insert_and_fetch(insert(), fetch()).await.unwrap();
+    assert_eq!(runs().await.unwrap(), (1, 1));
 }
 
 /// The writer plans each statement once. Without the query planner stability guarantee, a new
@@ -177,6 +212,7 @@ fn many_row_writes_need_no_statement_journal() {
         super::complete::COMPLETE_BATCH,
         super::complete::COMPLETE_ONE,
         super::complete::SET_RESULTS,
+        super::handoff::LEASE_ONE,
     ] {
         let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
         let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
