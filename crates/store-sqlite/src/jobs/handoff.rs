@@ -14,7 +14,7 @@ use buzzer_types::{Job, JobState, ms_to_timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    fetch::{self, lease_set, nonce},
+    fetch::{self, LEASE_ONE, nonce},
     leased::Fetched,
 };
 use crate::{clock::after, error::Error};
@@ -23,9 +23,6 @@ use crate::{clock::after, error::Error};
 pub(super) const ONLY_CANDIDATE: &str = "SELECT NOT paused AND NOT EXISTS (SELECT 1 FROM jobs \
     WHERE queue = ?1 AND state = 'available' AND blocked = 0 AND id <> ?2) \
     FROM queues WHERE name = ?1";
-
-/// Leases job `?1` if it is still available; `?2` is not used.
-pub(super) const LEASE_ONE: &str = concat!(lease_set!(), "WHERE id = ?1 AND state = 'available'");
 
 /// Leases for `params` after `inserted` went in, in the same transaction.
 pub(crate) fn fetch_after_insert(

@@ -47,6 +47,7 @@ fn fetch_walks_the_fetch_index_without_sorting() {
     assert_uses(fetch::BEST, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::HAS_WORK, "INDEX jobs_fetch (queue=?)");
     assert_uses(super::handoff::ONLY_CANDIDATE, "INDEX jobs_fetch (queue=?)");
+    assert_uses(fetch::CANDIDATES, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::LEASE_BEST, "INDEX jobs_fetch (queue=?)");
 }
 
@@ -131,14 +132,62 @@ fn batch_lease_and_complete_look_jobs_up_by_id() {
         super::complete::COMPLETE_ONE,
         "USING INTEGER PRIMARY KEY (rowid=?)",
     );
-    assert_uses(
-        super::handoff::LEASE_ONE,
-        "USING INTEGER PRIMARY KEY (rowid=?)",
-    );
+    assert_uses(fetch::LEASE_ONE, "USING INTEGER PRIMARY KEY (rowid=?)");
+    assert_uses(fetch::LEASED_ROW, "USING INTEGER PRIMARY KEY (rowid=?)");
 }
 
-/// A hand-off to a fetcher of an empty queue leases its own job by id; with an older job
-/// waiting, the plain fetch runs and takes that one (store-tests checks which job goes).
+/// A fetch that finds one candidate, or wants one job, leases it by id; with more to lease
+/// it runs the batch statement.
+#[tokio::test]
+async fn a_fetch_leases_by_id_when_one_job_is_all_it_can_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::SqliteStore::open(dir.path().join("b.db"), Default::default()).unwrap();
+    let insert = |priority| buzzer_store::JobInsert {
+        priority,
+        ..buzzer_store_tests::job_insert("q", RawValue::from_string("1".into()).unwrap())
+    };
+    let fetch = |max_jobs| JobFetch {
+        queues: vec!["q".into()],
+        worker_id: "w".into(),
+        max_jobs,
+        lease_ms: 30_000,
+    };
+    let runs = || {
+        store.write(|conn, _| {
+            let by_id = conn.prepare_cached(fetch::LEASE_ONE)?;
+            let best = conn.prepare_cached(fetch::LEASE_BEST)?;
+            Ok((
+                by_id.get_status(StatementStatus::Run),
+                best.get_status(StatementStatus::Run),
+            ))
+        })
+    };
+    let ids = |jobs: Vec<buzzer_types::Job>| jobs.iter().map(|j| j.id.0).collect::<Vec<_>>();
+    let inserted = store
+        .job_insert_many(vec![insert(0), insert(5), insert(5), insert(0)])
+        .await
+        .unwrap();
+    let id = |i: usize| inserted[i].job.id.0;
+    // Room for one of four: the best, by id.
+    assert_eq!(ids(store.job_fetch(fetch(1)).await.unwrap()), vec![id(1)]);
+    assert_eq!(runs().await.unwrap(), (1, 0));
+    // Room for two of three: the batch statement.
+    assert_eq!(
+        ids(store.job_fetch(fetch(2)).await.unwrap()),
+        vec![id(2), id(0)]
+    );
+    assert_eq!(runs().await.unwrap(), (1, 1));
+    // Room for ten, one left: by id.
+    assert_eq!(ids(store.job_fetch(fetch(10)).await.unwrap()), vec![id(3)]);
+    assert_eq!(runs().await.unwrap(), (2, 1));
+    // None left: neither.
+    assert!(store.job_fetch(fetch(10)).await.unwrap().is_empty());
+    assert_eq!(runs().await.unwrap(), (2, 1));
+}
+
+/// A hand-off to a fetcher of an empty queue leases its own job by id, without the plain
+/// fetch; with an older job waiting, the plain fetch runs and takes both, best first
+/// (store-tests checks which job goes when there is room for one).
 #[tokio::test]
 async fn a_hand_off_leases_its_own_job_by_id_only_when_it_is_the_only_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,24 +196,29 @@ async fn a_hand_off_leases_its_own_job_by_id_only_when_it_is_the_only_one() {
     let fetch = || JobFetch {
         queues: vec!["q".into()],
         worker_id: "w".into(),
-        max_jobs: 1,
+        max_jobs: 2,
         lease_ms: 30_000,
     };
     let runs = || {
         store.write(|conn, _| {
-            let by_id = conn.prepare_cached(super::handoff::LEASE_ONE)?;
-            let best = conn.prepare_cached(fetch::LEASE_BEST)?;
+            let run = |sql| {
+                conn.prepare_cached(sql)
+                    .map(|s| s.get_status(StatementStatus::Run))
+            };
             Ok((
-                by_id.get_status(StatementStatus::Run),
-                best.get_status(StatementStatus::Run),
+                run(fetch::LEASE_ONE)?,
+                run(fetch::CANDIDATES)?,
+                run(fetch::LEASE_BEST)?,
             ))
         })
     };
-    store.job_insert_and_fetch(insert(), fetch()).await.unwrap();
-    assert_eq!(runs().await.unwrap(), (1, 0));
+    let done = store.job_insert_and_fetch(insert(), fetch()).await.unwrap();
+    assert_eq!(done.fetched.len(), 1);
+    assert_eq!(runs().await.unwrap(), (1, 0, 0));
     store.job_insert_many(vec![insert()]).await.unwrap();
-    store.job_insert_and_fetch(insert(), fetch()).await.unwrap();
-    assert_eq!(runs().await.unwrap(), (1, 1));
+    let done = store.job_insert_and_fetch(insert(), fetch()).await.unwrap();
+    assert_eq!(done.fetched.len(), 2);
+    assert_eq!(runs().await.unwrap(), (1, 1, 1));
 }
 
 /// The writer plans each statement once. Without the query planner stability guarantee, a new
@@ -212,7 +266,7 @@ fn many_row_writes_need_no_statement_journal() {
         super::complete::COMPLETE_BATCH,
         super::complete::COMPLETE_ONE,
         super::complete::SET_RESULTS,
-        super::handoff::LEASE_ONE,
+        fetch::LEASE_ONE,
     ] {
         let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
         let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
