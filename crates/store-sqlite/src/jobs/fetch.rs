@@ -52,9 +52,10 @@ struct Lease<'a> {
 impl Lease<'_> {
     /// The jobs' hot rows, best first.
     ///
-    /// One queue, the common case, is one statement. Across several, each queue is asked
-    /// separately for its own best `max_jobs`, so every query walks the `jobs_fetch` index in
-    /// order and stops at its limit; the merged few are then sorted here.
+    /// One queue, the common case, is a look at its candidates ([`CANDIDATES`]), then one
+    /// statement. Across several, each queue is asked separately for its own best `max_jobs`,
+    /// so every query walks the `jobs_fetch` index in order and stops at its limit; the merged
+    /// few are then sorted here.
     /// One query over all queues (`queue IN (…)`) would have to sort every available row.
     fn run(self, conn: &Connection, mut queues: Vec<String>) -> Result<Vec<Leased>, Error> {
         if self.max_jobs == 0 {
@@ -116,9 +117,7 @@ impl Lease<'_> {
             ],
         )
     }
-}
 
-impl Lease<'_> {
     /// Leases job `id`, which the caller saw available in this transaction.
     fn lease_one(self, conn: &Connection, id: i64) -> Result<Vec<Leased>, Error> {
         let leased = conn.prepare_cached(LEASE_ONE)?.execute(params![
@@ -199,11 +198,9 @@ fn leased(mut lease: CachedStatement<'_>, params: impl Params) -> Result<Vec<Lea
 /// Whether a queue has a job to hand out: one that never existed has none, a paused one hands
 /// none out.
 ///
-/// Asked before the lease statement, so that the fetch of a worker that has caught up (after
-/// every job on the latency path: a hybrid call, a hand-off) is one index seek. The lease
-/// statement, even when it finds nothing, builds two temporary tables (its `IN` list and its
-/// `RETURNING` rows): that empty fetch was an eighth of the writer's instructions per hybrid
-/// call.
+/// Asked of each queue of a fetch across several before it looks for their best jobs, so that
+/// queues with nothing to give cost one index seek each. (A fetch of one queue asks
+/// [`CANDIDATES`] instead.)
 pub(super) const HAS_WORK: &str = "SELECT NOT paused AND EXISTS (SELECT 1 FROM jobs \
     WHERE queue = ?1 AND state = 'available' AND blocked = 0) FROM queues WHERE name = ?1";
 
