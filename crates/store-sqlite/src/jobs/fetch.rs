@@ -228,7 +228,7 @@ macro_rules! lease_set {
          lease_token = ?6 || id, lease_expires_at = ?3, started_at = ?4, worker_id = ?5 "
     };
 }
-pub(super) use lease_set;
+use lease_set;
 
 /// Picks and leases one queue's best `?2` jobs in one statement: no list of picks built in
 /// Rust and parsed back by SQLite (JSON out, `json_each` in), which was a sizeable share of a
