@@ -11,16 +11,11 @@ pub(super) const BEST: &str = "SELECT priority, id FROM jobs WHERE queue = ?1 \
     AND state = 'available' AND blocked = 0 ORDER BY priority DESC, id LIMIT ?2";
 
 /// Leases the best `max_jobs` fetchable jobs across the named queues, best first.
-pub(crate) fn fetch(conn: &Connection, now: i64, params: JobFetch) -> Result<Fetched, Error> {
+pub(crate) fn fetch(conn: &Connection, now: i64, mut params: JobFetch) -> Result<Fetched, Error> {
     let nonce = nonce();
-    let lease = Lease {
-        worker_id: &params.worker_id,
-        nonce: &nonce,
-        max_jobs: params.max_jobs,
-        now,
-        until: after(now, params.lease_ms),
-    };
-    let jobs = lease.run(conn, params.queues)?;
+    let queues = std::mem::take(&mut params.queues);
+    let lease = Lease::new(&params, &nonce, now);
+    let jobs = lease.run(conn, queues)?;
     Fetched::of(
         conn,
         Leases {
@@ -40,16 +35,27 @@ pub(super) fn nonce() -> String {
 
 /// What one fetch sets on every job it leases.
 #[derive(Clone, Copy)]
-struct Lease<'a> {
+pub(super) struct Lease<'a> {
     worker_id: &'a str,
     /// The start of every token this fetch hands out; see [`lease_set`].
     nonce: &'a str,
     max_jobs: u32,
     now: i64,
-    until: i64,
+    /// When the leases run out.
+    pub(super) until: i64,
 }
 
-impl Lease<'_> {
+impl<'a> Lease<'a> {
+    pub(super) fn new(params: &'a JobFetch, nonce: &'a str, now: i64) -> Lease<'a> {
+        Lease {
+            worker_id: &params.worker_id,
+            nonce,
+            max_jobs: params.max_jobs,
+            now,
+            until: after(now, params.lease_ms),
+        }
+    }
+
     /// The jobs' hot rows, best first.
     ///
     /// One queue, the common case, is a look at its candidates ([`CANDIDATES`]), then one
@@ -118,8 +124,8 @@ impl Lease<'_> {
         )
     }
 
-    /// Leases job `id`, which the caller saw available in this transaction.
-    fn lease_one(self, conn: &Connection, id: i64) -> Result<Vec<Leased>, Error> {
+    /// Leases job `id` if it is still available; whether it did.
+    pub(super) fn by_id(self, conn: &Connection, id: i64) -> Result<bool, Error> {
         let leased = conn.prepare_cached(LEASE_ONE)?.execute(params![
             id,
             self.max_jobs,
@@ -128,7 +134,13 @@ impl Lease<'_> {
             self.worker_id,
             self.nonce
         ])?;
-        if leased != 1 {
+        Ok(leased == 1)
+    }
+
+    /// Leases job `id`, which the caller saw available in this transaction, and reads its
+    /// hot row back.
+    fn lease_one(self, conn: &Connection, id: i64) -> Result<Vec<Leased>, Error> {
+        if !self.by_id(conn, id)? {
             return Ok(Vec::new());
         }
         Ok(vec![
@@ -139,13 +151,14 @@ impl Lease<'_> {
 }
 
 /// Whether a single queue is open, its best fetchable job, and whether there is another.
-struct Candidates {
-    id: i64,
-    more: bool,
+pub(super) struct Candidates {
+    pub(super) id: i64,
+    pub(super) more: bool,
 }
 
 impl Candidates {
-    fn of(conn: &Connection, queue: &str) -> rusqlite::Result<Option<Candidates>> {
+    /// `None` when the queue is paused, unknown or has nothing to hand out.
+    pub(super) fn of(conn: &Connection, queue: &str) -> rusqlite::Result<Option<Candidates>> {
         let row = conn
             .prepare_cached(CANDIDATES)?
             .query_row([queue], |r| {

@@ -46,7 +46,6 @@ fn assert_uses(sql: &str, index: &str) {
 fn fetch_walks_the_fetch_index_without_sorting() {
     assert_uses(fetch::BEST, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::HAS_WORK, "INDEX jobs_fetch (queue=?)");
-    assert_uses(super::handoff::ONLY_CANDIDATE, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::CANDIDATES, "INDEX jobs_fetch (queue=?)");
     assert_uses(fetch::LEASE_BEST, "INDEX jobs_fetch (queue=?)");
 }
@@ -185,9 +184,9 @@ async fn a_fetch_leases_by_id_when_one_job_is_all_it_can_take() {
     assert_eq!(runs().await.unwrap(), (2, 1));
 }
 
-/// A hand-off to a fetcher of an empty queue leases its own job by id, without the plain
-/// fetch; with an older job waiting, the plain fetch runs and takes both, best first
-/// (store-tests checks which job goes when there is room for one).
+/// A hand-off to a fetcher of an empty queue leases its own job by id and answers it from
+/// what it wrote, without reading it back; with an older job waiting, the plain fetch runs
+/// and takes both, best first (store-tests checks which job goes when there is room for one).
 #[tokio::test]
 async fn a_hand_off_leases_its_own_job_by_id_only_when_it_is_the_only_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -207,7 +206,7 @@ async fn a_hand_off_leases_its_own_job_by_id_only_when_it_is_the_only_one() {
             };
             Ok((
                 run(fetch::LEASE_ONE)?,
-                run(fetch::CANDIDATES)?,
+                run(fetch::LEASED_ROW)?,
                 run(fetch::LEASE_BEST)?,
             ))
         })
@@ -218,7 +217,7 @@ async fn a_hand_off_leases_its_own_job_by_id_only_when_it_is_the_only_one() {
     store.job_insert_many(vec![insert()]).await.unwrap();
     let done = store.job_insert_and_fetch(insert(), fetch()).await.unwrap();
     assert_eq!(done.fetched.len(), 2);
-    assert_eq!(runs().await.unwrap(), (1, 1, 1));
+    assert_eq!(runs().await.unwrap(), (1, 0, 1));
 }
 
 /// The writer plans each statement once. Without the query planner stability guarantee, a new
