@@ -136,16 +136,21 @@ mod tests {
         (sent, store, acker)
     }
 
+    /// Puts two batches in flight (jobs 1 and 2, one each) and queues jobs 3 and 4 behind.
+    async fn two_out_two_queued(tx: &mpsc::Sender<Finish>, sent: &Sent) {
+        tx.send(finish(1)).await.unwrap();
+        batches(sent, 1).await;
+        tx.send(finish(2)).await.unwrap();
+        batches(sent, 2).await;
+        tx.send(finish(3)).await.unwrap();
+        tx.send(finish(4)).await.unwrap();
+    }
+
     #[tokio::test]
     async fn two_batches_go_out_at_once_and_the_third_takes_what_queued_meanwhile() {
         let (tx, rx) = mpsc::channel(16);
         let (sent, store, acker) = gated_acker(rx, CancellationToken::new());
-        tx.send(finish(1)).await.unwrap();
-        batches(&sent, 1).await;
-        tx.send(finish(2)).await.unwrap();
-        batches(&sent, 2).await;
-        tx.send(finish(3)).await.unwrap();
-        tx.send(finish(4)).await.unwrap();
+        two_out_two_queued(&tx, &sent).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(
             sent.lock().unwrap().len(),
@@ -168,12 +173,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         let done = CancellationToken::new();
         let (sent, store, acker) = gated_acker(rx, done.clone());
-        tx.send(finish(1)).await.unwrap();
-        batches(&sent, 1).await;
-        tx.send(finish(2)).await.unwrap();
-        batches(&sent, 2).await;
-        tx.send(finish(3)).await.unwrap();
-        tx.send(finish(4)).await.unwrap();
+        two_out_two_queued(&tx, &sent).await;
         done.cancel();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(tx.send(finish(5)).await.is_err(), "closed once done");
