@@ -46,7 +46,7 @@ impl std::fmt::Debug for Buzzer {
 }
 
 impl Buzzer {
-    fn with_transport(transport: impl Transport, engine: Option<Engine>) -> Buzzer {
+    pub(crate) fn with_transport(transport: impl Transport, engine: Option<Engine>) -> Buzzer {
         Buzzer {
             inner: Arc::new(Inner {
                 transport: Box::new(transport),

