@@ -253,3 +253,48 @@ async fn release_hands_a_job_back_and_a_stale_token_gets_409() {
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
     assert_eq!(s.fetch("rel", 1).await[0]["attempt"], 1);
 }
+
+/// The acknowledgement that finishes a hybrid call's job wakes the call; the call's answer goes
+/// out first, as its caller is waiting and the worker only needs its answer to free its next
+/// batch. On one thread both answers are written, and read, in the server's order.
+#[tokio::test]
+async fn a_hybrid_call_is_answered_before_the_ack_that_finished_its_job() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let worker = {
+        let (s, order) = (s.clone(), order.clone());
+        tokio::spawn(async move {
+            let fetched = s
+                .post(
+                    "/v1/fetch",
+                    json!({"queues": ["hy"], "worker_id": "w1", "wait_ms": 20_000}),
+                )
+                .await;
+            let job = fetched.json()["jobs"][0].clone();
+            let ack = s
+                .post(
+                    "/v1/acks",
+                    json!({"acks": [{"id": job["id"], "lease_token": job["lease_token"], "result": 2}]}),
+                )
+                .await;
+            order.lock().unwrap().push("ack");
+            assert_eq!(ack.status, StatusCode::OK, "{}", ack.text);
+        })
+    };
+    // The fetch parks first, so the call's job is handed to it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let call = {
+        let (s, order) = (s.clone(), order.clone());
+        tokio::spawn(async move {
+            let r = s
+                .post("/v1/queues/hy/jobs?wait_ms=20000", json!({"payload": 1}))
+                .await;
+            order.lock().unwrap().push("call");
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            assert_eq!(r.json()["result"], 2);
+        })
+    };
+    worker.await.unwrap();
+    call.await.unwrap();
+    assert_eq!(*order.lock().unwrap(), ["call", "ack"]);
+}
