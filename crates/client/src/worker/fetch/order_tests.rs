@@ -1,5 +1,5 @@
-//! What the store hears first from an idle worker that just started a quick job: its result,
-//! then its next fetch.
+//! What the server hears first from an idle worker over HTTP that just started a quick job:
+//! its result, then its next fetch.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -32,8 +32,8 @@ async fn ping(_ctx: JobContext, _job: Ping) -> Result<(), JobError> {
     Ok(())
 }
 
-/// A transport that hands out one job, then finds the queue empty, and writes down the order
-/// of the worker's fetches and results.
+/// A transport without an engine in this process, like HTTP's, that hands out one job, then
+/// finds the queue empty, and writes down the order of the worker's fetches and results.
 #[derive(Debug, Default, Clone)]
 struct Recording {
     calls: Arc<Mutex<Vec<&'static str>>>,
