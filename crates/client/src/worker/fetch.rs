@@ -152,13 +152,13 @@ async fn fetch_and_start(run: Arc<QueueRun>, mut room: OwnedSemaphorePermit) -> 
     if jobs.is_empty() && transport.is_closed() {
         return Fetched::Stopped;
     }
+    // `room` holds a permit per job asked for, at least one: the first job always starts.
+    let any = !jobs.is_empty();
     let mut unslotted = Vec::new();
-    let mut started = false;
     for job in jobs {
         match room.split(1) {
             Some(held) => {
                 shared.tracker.spawn(execute(Arc::clone(&run), job, held));
-                started = true;
             }
             None => unslotted.push(job),
         }
@@ -167,7 +167,7 @@ async fn fetch_and_start(run: Arc<QueueRun>, mut room: OwnedSemaphorePermit) -> 
         tracing::error!(queue = %run.queue, jobs = unslotted.len(), "fetched more jobs than asked for; handing them back");
         release(&run, unslotted).await;
     }
-    Fetched::Started { any: started }
+    Fetched::Started { any }
 }
 
 /// With jobs waiting and little room, waits (at most one fetch's round trip) until `wanted`
