@@ -4,7 +4,10 @@ use buzzer_store::{Inserted, InsertedAndFetched, JobInsert, RunAt, Urgency};
 use buzzer_types::{EnqueueRequest, Invalid, Job, JobState, Limits, validate_name};
 use tokio::time::Instant;
 
-use crate::{Engine, EngineError, JobWatch, Outcome, handoff::Taken, wait::timeout_left};
+use crate::{
+    Engine, EngineError, JobWatch, Outcome, finish_on_drop::FinishOnDrop, handoff::Taken,
+    wait::timeout_left,
+};
 
 impl Engine {
     /// Enqueues one job. `created` is false when an existing job with the same idempotency key
@@ -50,14 +53,13 @@ impl Engine {
         if insert.run_at == RunAt::Now
             && let Some(taken) = self.inner.handoff.take(queue)
         {
-            // Its own task, so a caller that goes away mid-way (a closed request) cannot leave
-            // jobs leased to the fetcher but never handed to it.
+            // Finished even if the caller goes away mid-way (a closed request), so no jobs are
+            // left leased to the fetcher but never handed to it.
             let engine = self.clone();
-            return tokio::spawn(
-                async move { engine.enqueue_handing_off(insert, taken, watch).await },
-            )
-            .await
-            .map_err(|e| EngineError::Unavailable(format!("the enqueue did not finish: {e}")))?;
+            return FinishOnDrop::new(async move {
+                engine.enqueue_handing_off(insert, taken, watch).await
+            })
+            .await;
         }
         let mut inserted = self.inner.store.job_insert_many(vec![insert]).await?;
         self.after_insert(inserted.iter().filter(|i| i.created).map(|i| &i.job));

@@ -23,6 +23,7 @@ mod config;
 mod enqueue;
 mod error;
 mod finish;
+mod finish_on_drop;
 mod handoff;
 mod manage;
 mod metered;
