@@ -4,13 +4,21 @@
 
 use std::time::Instant;
 
+use buzzer::Buzzer;
+
 use super::{BenchJob, Handler, progress, report::Run, target::Target, wait_completed};
 
 pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<Run> {
     let workers = target.start_workers(queue, Handler::Noop).await?;
     let bar = progress(jobs, "stream");
     let started = Instant::now();
-    let produced = produce(target, queue, jobs);
+    // The producer is a task of the runtime, as a service's request handler is (see W3).
+    let (client, owned_queue) = (target.client.clone(), queue.to_owned());
+    let produced = async move {
+        tokio::spawn(async move { produce(&client, &owned_queue, jobs).await })
+            .await
+            .map_err(|e| anyhow::anyhow!("the producer stopped: {e}"))?
+    };
     let finished = wait_completed(target, queue, jobs, &bar);
     let (produced, finished) = tokio::join!(produced, finished);
     let took = started.elapsed().as_secs_f64();
@@ -48,10 +56,9 @@ pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Resu
     Ok(run)
 }
 
-async fn produce(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<()> {
+async fn produce(client: &Buzzer, queue: &str, jobs: u64) -> anyhow::Result<()> {
     for n in 0..jobs {
-        target
-            .client
+        client
             .enqueue(BenchJob {
                 n,
                 pad: String::new(),
