@@ -12,7 +12,16 @@ use crate::ApiError;
 /// `value` as an `application/json` answer with `status`.
 pub(crate) fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     // Most answers are one job: start big enough that it rarely needs to grow.
-    let mut body = Vec::with_capacity(1024);
+    json_sized(status, value, 1024)
+}
+
+/// [`json`] for an answer expected to take about `capacity` bytes.
+pub(crate) fn json_sized<T: Serialize + ?Sized>(
+    status: StatusCode,
+    value: &T,
+    capacity: usize,
+) -> Response {
+    let mut body = Vec::with_capacity(capacity);
     match serde_json::to_writer(&mut body, value) {
         Ok(()) => (
             status,

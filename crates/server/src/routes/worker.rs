@@ -10,7 +10,7 @@ use buzzer_types::{
 use crate::{
     ApiError, AppState,
     extract::{JobIdPath, JsonBody},
-    response::json,
+    response::{json, json_sized},
 };
 
 /// `POST /v1/fetch`: leases jobs; with `wait_ms`, an empty answer waits for an enqueue.
@@ -19,7 +19,15 @@ pub(crate) async fn fetch(
     JsonBody(req): JsonBody<FetchRequest>,
 ) -> Result<Response, ApiError> {
     let jobs = state.engine.fetch(req).await?;
-    Ok(json(StatusCode::OK, &FetchResponse { jobs }))
+    // A leased job with a small payload is ~700 bytes of JSON. Grown from 1 KiB by doubling,
+    // the answer to a fetch of a thousand was reallocated, and copied, ten times over (W1 over
+    // HTTP 161,800 against 155,800 jobs/s with the size given, 12 alternating pairs).
+    let capacity = 64 + jobs.len() * 768;
+    Ok(json_sized(
+        StatusCode::OK,
+        &FetchResponse { jobs },
+        capacity,
+    ))
 }
 
 /// `POST /v1/jobs/{id}/complete`: 409 `lease-lost` for a stale token.
