@@ -17,7 +17,8 @@ pub(crate) struct FinishOnDrop<F: Future<Output: Send + 'static> + Send + 'stati
     /// `None` once it has finished.
     future: Option<Pin<Box<F>>>,
     /// Where the rest runs if the caller goes away; taken when the future is made, since a
-    /// drop may happen outside the runtime's context.
+    /// drop may happen outside the runtime's context. `None` when made outside any runtime,
+    /// where nothing could run the rest: the engine's callers are always inside one.
     runtime: Option<Handle>,
 }
 
