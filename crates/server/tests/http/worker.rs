@@ -282,7 +282,13 @@ async fn a_hybrid_call_is_answered_before_the_ack_that_finished_its_job() {
         })
     };
     // The fetch parks first, so the call's job is handed to it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while s.engine.waiting_fetchers("hy") != 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the worker's fetch parked");
     let call = {
         let (s, order) = (s.clone(), order.clone());
         tokio::spawn(async move {
