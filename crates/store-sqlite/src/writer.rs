@@ -1,10 +1,11 @@
 //! The one writer thread and its group commit.
 //!
-//! Every write is a command sent over a channel. The thread blocks for the first command,
-//! takes whatever else is already queued, runs them all in one transaction with a savepoint
-//! each (a failing command rolls back only itself), commits once (one fsync for the whole
-//! group), and only then answers every caller. Under load, groups grow and fsyncs are shared;
-//! alone, a command commits at once. No caller hears "done" before its change is durable.
+//! Every write is a command sent over a channel. The thread waits for the first command
+//! (looking for a moment before it blocks, see [`soon`]), takes whatever else is already
+//! queued, runs them all in one transaction with a savepoint each (a failing command rolls
+//! back only itself), commits once (one fsync for the whole group), and only then answers
+//! every caller. Under load, groups grow and fsyncs are shared; alone, a command commits at
+//! once. No caller hears "done" before its change is durable.
 //! With [`SyncFn`] given, the fsync runs on a second thread (see [`sync`]) while this one
 //! runs the next group. A command sent with [`Writer::submit_early`] also hears its result at
 //! the commit, for work that may go on while the sync runs (a hybrid call's hand-off); its
@@ -29,6 +30,7 @@ use crate::{
 };
 
 mod command;
+mod soon;
 mod sync;
 use command::{Command, Pending, Staged};
 pub(crate) use sync::SyncFn;
@@ -195,7 +197,7 @@ fn run(
     broken: &Broken,
 ) {
     // `recv` fails only once every sender is gone and the queue is empty: close drains first.
-    while let Ok(first) = rx.recv() {
+    while let Ok(first) = soon::recv_soon(&rx) {
         let mut group: Commands = Vec::with_capacity(16);
         group.push(first);
         while group.len() < MAX_GROUP {

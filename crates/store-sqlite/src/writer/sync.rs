@@ -91,7 +91,7 @@ impl Syncer {
 }
 
 fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken: &Broken) {
-    while let Ok(first) = rx.recv() {
+    while let Ok(first) = super::soon::recv_soon(&rx) {
         let mut groups = vec![first];
         groups.extend(rx.try_iter());
         // Held back only to share a sync: a round with nothing to sync answers at once (and
