@@ -27,10 +27,27 @@ fn produce<T: Send + 'static>(
     kept: Arc<Mutex<Vec<T>>>,
     keep: fn(u16, serde_json::Value) -> Option<T>,
 ) -> tokio::task::JoinHandle<()> {
+    produce_bodies(
+        url,
+        p,
+        kept,
+        |p, n| json!({"payload": {"producer": p, "n": n}}),
+        keep,
+    )
+}
+
+/// [`produce`], with the body of request `n` of producer `p` from `body`.
+fn produce_bodies<T: Send + 'static>(
+    url: String,
+    p: usize,
+    kept: Arc<Mutex<Vec<T>>>,
+    body: fn(usize, usize) -> serde_json::Value,
+    keep: fn(u16, serde_json::Value) -> Option<T>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = http(None);
         for n in 0.. {
-            let body = json!({"payload": {"producer": p, "n": n}});
+            let body = body(p, n);
             let Ok(resp) = http.post(&url).json(&body).send().await else {
                 break;
             };
@@ -42,6 +59,75 @@ fn produce<T: Send + 'static>(
             }
         }
     })
+}
+
+/// Jobs per batch, and the padding of each: a batch writes some 60 pages, so its WAL is
+/// checkpointed by the store's checkpoint thread, beside the writer.
+const BATCH: usize = 100;
+const PAD: usize = 2_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_batch_load_with_background_checkpoints_loses_no_acknowledged_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    let mut server = Server::start(&db);
+    let acked = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+
+    let batch = |p: usize, n: usize| {
+        let pad = "x".repeat(PAD);
+        let jobs: Vec<_> = (0..BATCH)
+            .map(|i| json!({"payload": {"producer": p, "n": n, "i": i, "pad": pad}}))
+            .collect();
+        json!({ "jobs": jobs })
+    };
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let url = format!("{}/v1/queues/crash/jobs/batch", server.url);
+            produce_bodies(url, p, Arc::clone(&acked), batch, |status, answer| {
+                (status == 201).then(|| {
+                    answer["jobs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|job| job["id"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+            })
+        })
+        .collect();
+    // Checkpoints are what copies the WAL into the database file: it grows only once they
+    // run, beside the writer, which goes on committing. Killed as soon as they have.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&db).unwrap().len() < 4 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint ran under load: the database file stayed under 4 MiB"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    for p in producers {
+        p.await.unwrap();
+    }
+    let acked: Vec<String> = acked.lock().unwrap().iter().flatten().cloned().collect();
+    assert!(
+        acked.len() >= 10 * BATCH,
+        "only {} jobs were acknowledged under load; the test proves little",
+        acked.len()
+    );
+
+    let server = Server::start(&db);
+    let stored: HashSet<String> = all_ids(&http(None), &server.url, "crash")
+        .await
+        .into_iter()
+        .collect();
+    let lost = acked.iter().filter(|id| !stored.contains(*id)).count();
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} acknowledged jobs are gone after kill -9",
+        acked.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

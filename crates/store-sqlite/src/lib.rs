@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod checkpointer;
 mod clock;
 mod error;
 mod jobs;
@@ -59,6 +60,7 @@ pub use options::{SqliteOptions, Synchronous};
 pub use writer::WriterStats;
 
 use crate::{
+    checkpointer::Checkpointer,
     clock::Clock,
     error::Error,
     readers::Readers,
@@ -68,8 +70,9 @@ use crate::{
 /// The SQLite [`Store`]. Open one per database file and share it (e.g. in an `Arc`); a second
 /// open of the same file, in this process or another, fails while this one is open.
 pub struct SqliteStore {
-    // Field order is drop order: the writer finishes its queue and closes first, the lock on
-    // the file goes last.
+    // Field order is drop order: background checkpoints stop first, then the writer finishes
+    // its queue and closes (checkpointing the WAL itself), and the lock on the file goes last.
+    checkpointer: Mutex<Option<Checkpointer>>,
     writer: Writer,
     readers: Arc<Readers>,
     clock: Arc<Clock>,
@@ -123,11 +126,16 @@ impl SqliteStore {
             Synchronous::Full => Some(sync(opened.wal)),
             Synchronous::Normal => None,
         };
-        let writer = Writer::spawn(opened.writer, Arc::clone(&clock), sync).map_err(|e| {
-            OpenError::new(path, format!("cannot start the writer thread: {e}")).into_store()
+        let (checkpointer, nudge) = Checkpointer::spawn(opened.checkpoint).map_err(|e| {
+            OpenError::new(path, format!("cannot start the checkpoint thread: {e}")).into_store()
         })?;
+        let writer =
+            Writer::spawn(opened.writer, Arc::clone(&clock), sync, Some(nudge)).map_err(|e| {
+                OpenError::new(path, format!("cannot start the writer thread: {e}")).into_store()
+            })?;
         tracing::debug!(path = %path.display(), synchronous = ?opts.synchronous, "SQLite store open");
         Ok(SqliteStore {
+            checkpointer: Mutex::new(Some(checkpointer)),
             writer,
             readers: Readers::new(opened.readers),
             clock,
@@ -406,6 +414,17 @@ impl Store for SqliteStore {
     /// Lets the writer commit what is queued, checkpoints the WAL into the database file,
     /// closes every connection and releases the file. Calling it again does nothing.
     async fn close(&self) -> Result<(), StoreError> {
+        // Stopped first, so that the writer's own checkpoint at its close waits for no other.
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut checkpointer) = checkpointer {
+            tokio::task::spawn_blocking(move || checkpointer.stop())
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("closing failed: {e}")))?;
+        }
         let thread = self.writer.close();
         self.readers.close();
         if let Some(thread) = thread {

@@ -30,6 +30,8 @@ const WRITER_CACHE_KIB: i64 = -4 * 1024;
 pub(crate) struct Opened {
     pub(crate) writer: Connection,
     pub(crate) readers: Vec<Connection>,
+    /// For the background checkpoint (src/checkpointer.rs).
+    pub(crate) checkpoint: Connection,
     /// Held (with its lock) for as long as the store is open.
     pub(crate) lock: File,
     /// The WAL, for the writer's sync thread to fsync.
@@ -56,10 +58,13 @@ pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened, StoreErr
         .map(|_| open_reader(path))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| fail(format!("cannot open a read connection: {e}")))?;
+    let checkpoint = open_checkpoint(path)
+        .map_err(|e| fail(format!("cannot open the checkpoint connection: {e}")))?;
     let wal = open_wal(path).map_err(fail)?;
     Ok(Opened {
         writer,
         readers,
+        checkpoint,
         lock,
         wal,
     })
@@ -219,6 +224,16 @@ fn configure_writer(conn: &Connection) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
+}
+
+/// A connection that only checkpoints: at `NORMAL`, like the writer's, a checkpoint syncs the
+/// WAL before it copies anything into the database file, and syncs that file after.
+fn open_checkpoint(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
 }
 
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {

@@ -25,6 +25,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::{
+    checkpointer::Nudge,
     clock::Clock,
     error::{Error, closed},
 };
@@ -85,6 +86,7 @@ impl Writer {
         conn: Connection,
         clock: Arc<Clock>,
         sync: Option<SyncFn>,
+        checkpoints: Option<Nudge>,
     ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
@@ -95,7 +97,13 @@ impl Writer {
         let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("buzzer-sqlite-writer".into())
-            .spawn(move || run(conn, rx, &clock, &thread_counters, syncer, &broken))?;
+            .spawn(move || {
+                let stages = Stages {
+                    syncer,
+                    checkpoints,
+                };
+                run(conn, rx, &clock, &thread_counters, stages, &broken);
+            })?;
         Ok(Writer {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -188,14 +196,27 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
 }
 
+/// What follows a commit: the sync thread, and the background checkpoint's nudge.
+struct Stages {
+    syncer: Option<Syncer>,
+    checkpoints: Option<Nudge>,
+}
+
 fn run(
     conn: Connection,
     rx: mpsc::Receiver<Box<dyn Command>>,
     clock: &Clock,
     counters: &Counters,
-    syncer: Option<Syncer>,
+    stages: Stages,
     broken: &Broken,
 ) {
+    let Stages {
+        syncer,
+        mut checkpoints,
+    } = stages;
+    if let Some(checkpoints) = &checkpoints {
+        checkpoints.install(&conn);
+    }
     // `recv` fails only once every sender is gone and the queue is empty: close drains first.
     while let Ok(first) = soon::recv_soon(&rx) {
         let mut group: Commands = Vec::with_capacity(16);
@@ -229,6 +250,9 @@ fn run(
                         wrote: committed && conn.total_changes() != changes,
                     }),
                     None => group.into_iter().for_each(|c| c.reply()),
+                }
+                if committed && let Some(checkpoints) = &mut checkpoints {
+                    checkpoints.committed(&conn);
                 }
             }
             Err(e) => {

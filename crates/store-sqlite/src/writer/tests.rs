@@ -25,7 +25,7 @@ pub(super) fn fixture_with(sync: Option<SyncFn>) -> Fixture {
          CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
     )
     .unwrap();
-    let writer = Arc::new(Writer::spawn(conn, Arc::new(Clock::default()), sync).unwrap());
+    let writer = Arc::new(Writer::spawn(conn, Arc::new(Clock::default()), sync, None).unwrap());
     Fixture {
         _dir: dir,
         path,
