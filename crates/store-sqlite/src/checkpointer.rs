@@ -62,7 +62,7 @@ pub(crate) struct Nudge {
     nudge: SyncSender<()>,
     /// The WAL's size at the last nudge; 0 after it started over.
     nudged_at: i64,
-    /// Commits since then.
+    /// Commits since then, this one included.
     commits: i64,
 }
 
@@ -149,7 +149,9 @@ impl Nudge {
         self.commits += 1;
         let pages = WAL_PAGES.with(Cell::get);
         if pages < self.nudged_at {
+            // The WAL started over: its pages are this commit's alone.
             self.nudged_at = 0;
+            self.commits = 1;
         }
         if pages - self.nudged_at < CHECKPOINT_PAGES {
             return;
