@@ -61,6 +61,25 @@ fn produce_bodies<T: Send + 'static>(
     })
 }
 
+/// Restarts the server on `db` and checks that every job in `acked` is stored in queue
+/// `crash`; answers how many jobs are stored.
+async fn assert_all_stored_after_restart(db: &std::path::Path, acked: &[String]) -> usize {
+    let server = Server::start(db);
+    let stored: HashSet<String> = all_ids(&http(None), &server.url, "crash")
+        .await
+        .into_iter()
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged jobs are gone after kill -9, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+    stored.len()
+}
+
 /// Jobs per batch, and the padding of each: a batch writes some 60 pages, so its WAL is
 /// checkpointed by the store's checkpoint thread, beside the writer.
 const BATCH: usize = 100;
@@ -116,18 +135,7 @@ async fn kill_9_under_batch_load_with_background_checkpoints_loses_no_acknowledg
         acked.len()
     );
 
-    let server = Server::start(&db);
-    let stored: HashSet<String> = all_ids(&http(None), &server.url, "crash")
-        .await
-        .into_iter()
-        .collect();
-    let lost = acked.iter().filter(|id| !stored.contains(*id)).count();
-    assert_eq!(
-        lost,
-        0,
-        "{lost} of {} acknowledged jobs are gone after kill -9",
-        acked.len()
-    );
+    assert_all_stored_after_restart(&db, &acked).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,23 +166,11 @@ async fn kill_9_under_enqueue_load_loses_no_acknowledged_job() {
         acked.len()
     );
 
-    let server = Server::start(&db);
-    let stored: HashSet<String> = all_ids(&http(None), &server.url, "crash")
-        .await
-        .into_iter()
-        .collect();
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged jobs are gone after kill -9, e.g. {:?}",
-        lost.len(),
-        acked.len(),
-        &lost[..lost.len().min(5)]
-    );
+    let stored = assert_all_stored_after_restart(&db, &acked).await;
     eprintln!(
         "kill -9 under load: {} acknowledged, {} stored (the rest were in flight)",
         acked.len(),
-        stored.len()
+        stored
     );
 }
 

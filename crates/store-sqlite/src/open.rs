@@ -226,21 +226,25 @@ fn configure_writer(conn: &Connection) -> Result<(), String> {
     Ok(())
 }
 
-/// A connection that only checkpoints: at `NORMAL`, like the writer's, a checkpoint syncs the
-/// WAL before it copies anything into the database file, and syncs that file after.
-fn open_checkpoint(path: &Path) -> rusqlite::Result<Connection> {
+/// A connection to the database the writer has opened and set up. Read-write flags even for a
+/// reader: a WAL reader still needs to write the shared-memory index.
+fn open_beside_writer(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// A connection that only checkpoints: at `NORMAL`, like the writer's, a checkpoint syncs the
+/// WAL before it copies anything into the database file, and syncs that file after.
+fn open_checkpoint(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open_beside_writer(path)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
 }
 
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
-    // Read-write flags: a WAL reader still needs to write the shared-memory index.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let conn = open_beside_writer(path)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)

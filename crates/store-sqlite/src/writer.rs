@@ -98,11 +98,15 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("buzzer-sqlite-writer".into())
             .spawn(move || {
-                let stages = Stages {
+                run(
+                    conn,
+                    rx,
+                    &clock,
+                    &thread_counters,
                     syncer,
                     checkpoints,
-                };
-                run(conn, rx, &clock, &thread_counters, stages, &broken);
+                    &broken,
+                );
             })?;
         Ok(Writer {
             tx: Mutex::new(Some(tx)),
@@ -196,24 +200,15 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
 }
 
-/// What follows a commit: the sync thread, and the background checkpoint's nudge.
-struct Stages {
-    syncer: Option<Syncer>,
-    checkpoints: Option<Nudge>,
-}
-
 fn run(
     conn: Connection,
     rx: mpsc::Receiver<Box<dyn Command>>,
     clock: &Clock,
     counters: &Counters,
-    stages: Stages,
+    syncer: Option<Syncer>,
+    mut checkpoints: Option<Nudge>,
     broken: &Broken,
 ) {
-    let Stages {
-        syncer,
-        mut checkpoints,
-    } = stages;
     if let Some(checkpoints) = &checkpoints {
         checkpoints.install(&conn);
     }

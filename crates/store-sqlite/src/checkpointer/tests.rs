@@ -1,5 +1,6 @@
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
+    sync::mpsc::Receiver,
     time::{Duration, Instant},
 };
 
@@ -19,27 +20,78 @@ fn main_file_len(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-/// 2,000 pages of WAL in one commit: past `CHECKPOINT_PAGES`, short of `BACKSTOP_PAGES`.
-const BIG_COMMIT: &str = "CREATE TABLE t (x BLOB); INSERT INTO t VALUES (zeroblob(8000000));";
+/// A writer's connection whose checkpoints go to `Nudge`, and the table `t` to fill.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    writer: Connection,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let writer = wal_connection(&path);
+        writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+        Fixture {
+            _dir: dir,
+            path,
+            writer,
+        }
+    }
+
+    /// Commits `bytes` of blob in one row, and tells `nudge`.
+    fn commit(&self, nudge: &mut Nudge, bytes: usize) {
+        self.writer
+            .execute("INSERT INTO t VALUES (zeroblob(?1))", [bytes])
+            .unwrap();
+        nudge.committed(&self.writer);
+    }
+
+    fn main_file_len(&self) -> u64 {
+        main_file_len(&self.path)
+    }
+}
+
+/// A nudge whose thread never checkpoints: what it was sent stays in the returned receiver.
+fn idle_nudge(writer: &Connection) -> (Nudge, Receiver<()>) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let nudge = Nudge {
+        nudge: tx,
+        nudged_at: 0,
+        commits: 0,
+    };
+    nudge.install(writer);
+    (nudge, rx)
+}
+
+/// Bytes that make one commit of about 2,000 pages: past `CHECKPOINT_PAGES` and, alone,
+/// a large commit.
+const LARGE: usize = 8_000_000;
 
 #[test]
-fn the_thread_copies_a_grown_wal_and_the_writer_does_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
-    let writer = wal_connection(&path);
-    let (_checkpointer, mut nudge) = Checkpointer::spawn(wal_connection(&path)).unwrap();
-    nudge.install(&writer);
-    let before = main_file_len(&path);
-
-    writer.execute_batch(BIG_COMMIT).unwrap();
+fn a_large_commit_nudges_the_thread_and_the_writer_does_not_checkpoint() {
+    let f = Fixture::new();
+    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let before = f.main_file_len();
+    f.commit(&mut nudge, LARGE);
+    assert_eq!(nudged.try_recv(), Ok(()), "the thread was nudged");
     assert_eq!(
-        main_file_len(&path),
+        f.main_file_len(),
         before,
-        "the writer's own automatic checkpoint is off"
+        "neither SQLite's automatic checkpoint nor the writer copied the WAL"
     );
-    nudge.committed(&writer);
+}
+
+#[test]
+fn the_thread_copies_the_wal_when_nudged() {
+    let f = Fixture::new();
+    let (_checkpointer, mut nudge) = Checkpointer::spawn(wal_connection(&f.path)).unwrap();
+    nudge.install(&f.writer);
+    let before = f.main_file_len();
+    f.commit(&mut nudge, LARGE);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while main_file_len(&path) < before + 8_000_000 {
+    while f.main_file_len() < before + LARGE as u64 {
         assert!(
             Instant::now() < deadline,
             "the WAL was not checkpointed into the database file"
@@ -49,45 +101,58 @@ fn the_thread_copies_a_grown_wal_and_the_writer_does_not() {
 }
 
 #[test]
-fn without_the_thread_the_writer_checkpoints_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
-    let writer = wal_connection(&path);
-    let (checkpointer, mut nudge) = Checkpointer::spawn(wal_connection(&path)).unwrap();
-    nudge.install(&writer);
-    drop(checkpointer);
-
-    writer.execute_batch(BIG_COMMIT).unwrap();
-    nudge.committed(&writer);
-    assert!(main_file_len(&path) >= 8_000_000);
+fn after_small_commits_the_writer_checkpoints_by_itself() {
+    let f = Fixture::new();
+    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    // 1,000 pages and more, two at a time.
+    for _ in 0..600 {
+        f.commit(&mut nudge, 6_000);
+    }
+    assert!(nudged.try_recv().is_err(), "the thread was not nudged");
+    assert!(f.main_file_len() >= 2_000_000);
 }
 
 #[test]
-fn after_small_commits_the_writer_checkpoints_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
-    let writer = wal_connection(&path);
-    let (_checkpointer, mut nudge) = Checkpointer::spawn(wal_connection(&path)).unwrap();
-    nudge.install(&writer);
+fn at_the_backstop_the_writer_checkpoints_large_commits_too() {
+    let f = Fixture::new();
+    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    // About 5,000 pages in one commit.
+    f.commit(&mut nudge, 20_000_000);
+    assert!(nudged.try_recv().is_err(), "the thread was not nudged");
+    assert!(f.main_file_len() >= 20_000_000);
+}
 
-    writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
-    nudge.committed(&writer);
-    // 1,000 pages and more, a page or two at a time.
-    for _ in 0..600 {
-        writer
-            .execute("INSERT INTO t VALUES (zeroblob(6000))", [])
-            .unwrap();
-        nudge.committed(&writer);
+#[test]
+fn without_the_thread_the_writer_checkpoints_by_itself() {
+    let f = Fixture::new();
+    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    drop(nudged);
+    f.commit(&mut nudge, LARGE);
+    assert!(f.main_file_len() >= LARGE as u64);
+}
+
+#[test]
+fn small_commits_before_the_wal_starts_over_do_not_make_a_large_one_small() {
+    let f = Fixture::new();
+    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    f.commit(&mut nudge, LARGE);
+    assert_eq!(nudged.try_recv(), Ok(()));
+    // Many small commits, short of the next threshold; then the thread's checkpoint copies
+    // everything, so the next transaction starts the WAL over.
+    for _ in 0..100 {
+        f.commit(&mut nudge, 100);
     }
-    assert!(main_file_len(&path) >= 2_000_000);
+    checkpoint(&wal_connection(&f.path)).unwrap();
+    f.commit(&mut nudge, 100);
+    // About 1,100 pages in one commit: large, counted from the WAL's new start.
+    f.commit(&mut nudge, 4_400_000);
+    assert_eq!(nudged.try_recv(), Ok(()), "the thread was nudged");
 }
 
 #[test]
 fn stopping_does_not_wait_for_a_nudge() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
-    let _writer = wal_connection(&path);
-    let (checkpointer, _nudge) = Checkpointer::spawn(wal_connection(&path)).unwrap();
+    let f = Fixture::new();
+    let (checkpointer, _nudge) = Checkpointer::spawn(wal_connection(&f.path)).unwrap();
     let started = Instant::now();
     drop(checkpointer);
     assert!(started.elapsed() < Duration::from_secs(1));
