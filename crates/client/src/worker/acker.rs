@@ -54,8 +54,8 @@ where
 
 /// Batches sent at once. One statement on one connection completes a batch on PostgreSQL;
 /// with one batch in flight, completions kept one backend busy while the other core idled
-/// (W1 on PostgreSQL ran ~24,000 jobs/s against ~32,000 with two). The store locks a batch's
-/// rows in id order, so two batches (as two workers' would) never deadlock.
+/// (W1 on PostgreSQL ran ~24,000 jobs/s against ~32,000 with two). The store locks the rows of
+/// two such batches in one order, so they never deadlock.
 const IN_FLIGHT: usize = 2;
 
 /// Applies results and logs those that did not take. A result that is not recorded is not

@@ -15,40 +15,53 @@ use crate::{
     row::{job_columns, notifying},
 };
 
-/// Completes `unnest($1 ids, $2 tokens, $3 results)`; the lease guard is in the WHERE, so a
-/// stale token or an unknown id simply comes back without a row. Jobs with an ordering key are
-/// left alone: handing their key to the next job needs the key's lock first, which only a
-/// transaction can hold across statements.
+/// Completes the jobs `$1` (ids, ascending and distinct) whose lease tokens are `$2` and results
+/// `$3`, matched by position; the lease guard is in the WHERE, so a stale token or an unknown id
+/// simply comes back without a row. Jobs with an ordering key are left alone: handing their key
+/// to the next job needs the key's lock first, which only a transaction can hold across
+/// statements.
 ///
-/// Prepared once per connection and, after PostgreSQL's first five runs, planned once (a
-/// generic plan): the batch drives one primary key look-up per job (a nested loop over
-/// `unnest`), whatever the plan's guess of the batch's size or of how many jobs run. That is
-/// the only index path left to it: the state guard is written `COLLATE "C"`, which compares
-/// exactly as plain `=` (equality of deterministic collations is byte equality) but is not the
-/// predicate of the lease index, so the planner cannot walk `buzzer_jobs_lease` instead.
-/// Walking it was the trap: as a generic plan, guessing few running jobs, it rescanned the
-/// whole batch for every running job (a batch of 256 took 70 ms instead of 6), and even
-/// planned for each batch's own arguments it read every entry of that index, the dead ones of
-/// recent completions included (17 ms for 256 jobs after 150,000 completions). The look-ups by
-/// id cost the same for every batch, and the statement is no longer parsed and planned on each
-/// call (0.3 + 0.4 ms a batch). The first five runs are planned for their own batch, and for
-/// thousands of jobs on a large table such a plan may hash the batch against one scan of the
-/// table instead (220 ms for 10,000 among 1,000,000 jobs, against 110 ms by id): linear
-/// still, and gone with the sixth run.
+/// Each job is looked up by its id alone, in a subquery of its own (a single-row look-up, for
+/// which no plan beats the primary key), and the update reaches the rows by the addresses found
+/// (`ctid = ANY(ARRAY(…))`, a TID scan, as the fetch does). A job's token and result are read
+/// from its position in the batch, found by `width_bucket`, a binary search of the sorted ids.
+/// No join is left for the planner to get wrong. This statement used to join the jobs with
+/// `unnest($1, $2, $3)`, and on a young table that join was a trap: with no statistics yet (or
+/// statistics from when few jobs ran), PostgreSQL guessed two running jobs and, for a batch of
+/// 1,000 on a table of 100,000, scanned the whole table rather than look 1,000 jobs up (60–260
+/// ms an acknowledgement against ~5 ms), sometimes rescanning the batch for every running job.
+/// Every fresh deployment met it at its first burst; W1 on PostgreSQL spent its first 0.8 s
+/// there. `id = ANY($1)` does not escape it either: PostgreSQL hashes a long `ANY` list, so it
+/// still prices a scan of the table below 1,000 look-ups.
 ///
-/// Row locks are taken in the batch's order, which [`keyless`] sorts by id as the transaction
-/// path does; the rescuer's batch takes that path, so two batches over the same running rows
-/// lock them in one order.
+/// A row another transaction changed and committed after this statement began is locked in its
+/// new version, at another address; the update then skips it (see [`super::fetch`]) and the
+/// transaction path answers for it.
+///
+/// The state guard is written `COLLATE "C"`, which compares exactly as plain `=` (equality of
+/// deterministic collations is byte equality) but is not the predicate of the lease index, so
+/// the planner cannot walk `buzzer_jobs_lease` instead: that walk read every entry of the
+/// index, the dead ones of recent completions included (17 ms for 256 jobs after 150,000
+/// completions).
+///
+/// Row locks are taken in the order of the rows' addresses (a TID scan sorts them), the same
+/// for any two batches of this statement. The transaction path (the rescuer's guarded
+/// finishes, failures, keyed jobs) locks in id order; a deadlock between the two needs both to
+/// name the same two jobs at once (a late worker's results racing the rescuer over expired
+/// leases), and PostgreSQL breaks it by failing one of them, whose jobs then run again
+/// (at-least-once).
 macro_rules! complete_many {
     ($returning:expr) => {
         notifying!(concat!(
-            "UPDATE buzzer_jobs AS j SET state = 'completed', result = d.result::json, \
-             finished_at = ",
+            "UPDATE buzzer_jobs AS j SET state = 'completed', \
+             result = ($3::text[])[width_bucket(j.id, $1::int8[])]::json, finished_at = ",
             now!(),
             ", lease_token = NULL, lease_expires_at = NULL \
-             FROM unnest($1::int8[], $2::text[], $3::text[]) AS d(id, token, result) \
-             WHERE j.id = d.id AND j.state = 'running' COLLATE \"C\" \
-               AND j.lease_token = d.token AND j.ordering_key IS NULL \
+             WHERE j.ctid = ANY(ARRAY(SELECT (SELECT k.ctid FROM buzzer_jobs k WHERE k.id = u.id) \
+               FROM unnest($1::int8[]) AS u(id))) \
+               AND j.state = 'running' COLLATE \"C\" \
+               AND j.lease_token = ($2::text[])[width_bucket(j.id, $1::int8[])] \
+               AND j.ordering_key IS NULL \
              RETURNING ",
             $returning
         ))
@@ -78,6 +91,8 @@ pub(super) async fn keyless<A: Answer>(
     mut batch: Vec<Plain<'_>>,
     results: &mut [Option<Result<A, StoreError>>],
 ) -> Result<(), Error> {
+    // Ascending and distinct, as the statement's binary search needs ([`super::finish`] keeps
+    // a job named twice out of the batch).
     batch.sort_unstable_by_key(|p| p.id);
     let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
     let tokens: Vec<&str> = batch.iter().map(|p| p.token).collect();
