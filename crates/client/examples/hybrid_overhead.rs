@@ -149,6 +149,7 @@ async fn store_floor(
             max_jobs: None,
             lease_ms: None,
             wait_ms: None,
+            brief: false,
         };
         for job in engine.fetch(fetch).await? {
             let complete = CompleteRequest {

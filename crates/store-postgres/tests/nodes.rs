@@ -71,6 +71,7 @@ fn fetch_req(queue: &str, wait_ms: u64) -> FetchRequest {
         max_jobs: Some(1),
         lease_ms: None,
         wait_ms: Some(wait_ms),
+        brief: false,
     }
 }
 

@@ -54,6 +54,7 @@ fn fetch_req(wait_ms: u64) -> FetchRequest {
         max_jobs: Some(10),
         lease_ms: None,
         wait_ms: Some(wait_ms),
+        brief: false,
     }
 }
 

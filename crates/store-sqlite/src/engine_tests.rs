@@ -84,6 +84,7 @@ async fn parked_fetch(engine: &Engine) -> JoinHandle<Result<Vec<Job>, EngineErro
                     max_jobs: Some(1),
                     lease_ms: None,
                     wait_ms: Some(PATIENCE.as_millis() as u64),
+                    brief: false,
                 })
                 .await
         }

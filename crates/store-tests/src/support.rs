@@ -283,6 +283,7 @@ pub fn fetch_req(queues: &[&str], max_jobs: u32, wait_ms: u64) -> FetchRequest {
         max_jobs: Some(max_jobs),
         lease_ms: None,
         wait_ms: Some(wait_ms),
+        brief: false,
     }
 }
 

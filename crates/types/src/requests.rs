@@ -87,6 +87,11 @@ pub struct FetchRequest {
     pub lease_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// Over HTTP, answer each job with only what a worker runs it with (`id`, `queue`,
+    /// `payload`, `attempt`, `timeout_ms`, `metadata`, `traceparent`, `lease_token`) instead of
+    /// the whole job. The engine leases the same either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub brief: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

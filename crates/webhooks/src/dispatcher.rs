@@ -144,6 +144,7 @@ async fn fetch(ctx: &Context, worker_id: &str, max: usize) -> Result<Vec<Job>, E
             max_jobs: Some(u32::try_from(max).unwrap_or(u32::MAX)),
             lease_ms: Some(ctx.config.lease_ms()),
             wait_ms: Some(wait_ms.min(buzzer_types::Limits::MAX_WAIT_MS)),
+            brief: false,
         })
         .await
 }

@@ -218,6 +218,7 @@ impl Target {
             max_jobs: Some(1),
             lease_ms: None,
             wait_ms: None,
+            brief: false,
         };
         let started = std::time::Instant::now();
         let jobs = match &self.admin {

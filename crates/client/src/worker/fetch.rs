@@ -125,6 +125,9 @@ async fn fetch_and_start(run: Arc<QueueRun>, mut room: OwnedSemaphorePermit) -> 
         max_jobs: Some(u32::try_from(max_jobs).unwrap_or(u32::MAX)),
         lease_ms: Some(shared.config.lease_ms()),
         wait_ms: Some(ceil_ms(shared.config.poll_wait)),
+        // Over HTTP only the fields `Leased` reads: serialising whole jobs on the server and
+        // skipping most of each here took a sixth of W1 over HTTP.
+        brief: true,
     };
     // Never abandoned half-way, even on shutdown: jobs leased by a fetch that nobody reads
     // would sit out their lease and lose an attempt.

@@ -89,6 +89,7 @@ impl Server {
                 max_jobs: Some(1),
                 lease_ms: None,
                 wait_ms: None,
+                brief: false,
             })
             .await
             .unwrap();

@@ -42,6 +42,91 @@ async fn a_long_poll_fetch_is_woken_by_an_enqueue() {
     assert!(s.fetch("lp", 5).await.is_empty());
 }
 
+/// `"brief": true` answers each job with what a worker runs it with, and only that: the
+/// payload byte for byte, the attempt, the options a handler sees, the lease token.
+#[tokio::test]
+async fn a_brief_fetch_answers_only_what_a_worker_runs_a_job_with() {
+    let s = TestServer::start().await;
+    let with_options = s
+        .post(
+            "/v1/queues/brief/jobs",
+            json!({"payload": {"to": "a@b.c"}, "timeout_ms": 1500, "metadata": {"tenant": "acme"},
+                   "tags": ["t"], "priority": 5}),
+        )
+        .await;
+    assert_eq!(
+        with_options.status,
+        StatusCode::CREATED,
+        "{}",
+        with_options.text
+    );
+    let plain = s.enqueue("brief", json!([1, 2])).await;
+
+    let r = s
+        .post(
+            "/v1/fetch",
+            json!({"queues": ["brief"], "worker_id": "w1", "max_jobs": 2, "brief": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let jobs = r.json()["jobs"].as_array().unwrap().clone();
+    assert_eq!(jobs.len(), 2);
+    let keys = |job: &serde_json::Value| {
+        let mut keys: Vec<String> = job.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(&jobs[0]),
+        [
+            "attempt",
+            "id",
+            "lease_token",
+            "metadata",
+            "payload",
+            "queue",
+            "timeout_ms"
+        ]
+    );
+    assert_eq!(jobs[0]["id"], with_options.json()["id"]);
+    assert_eq!(jobs[0]["queue"], "brief");
+    assert_eq!(jobs[0]["payload"], json!({"to": "a@b.c"}));
+    assert_eq!(jobs[0]["attempt"], 1);
+    assert_eq!(jobs[0]["timeout_ms"], 1500);
+    assert_eq!(jobs[0]["metadata"], json!({"tenant": "acme"}));
+    // No options: nothing to say about them.
+    assert_eq!(
+        keys(&jobs[1]),
+        ["attempt", "id", "lease_token", "payload", "queue"]
+    );
+    assert_eq!(jobs[1]["id"], plain["id"]);
+    assert_eq!(jobs[1]["payload"], json!([1, 2]));
+
+    // The lease is the one stored: the brief token completes the job.
+    let id = jobs[1]["id"].as_str().unwrap();
+    let done = s
+        .post(
+            &format!("/v1/jobs/{id}/complete"),
+            json!({"lease_token": jobs[1]["lease_token"]}),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+
+    let wrong = s
+        .post(
+            "/v1/fetch",
+            json!({"queues": ["brief"], "worker_id": "w1", "brief": "yes"}),
+        )
+        .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.text
+    );
+    assert!(wrong.text.contains("brief"), "{}", wrong.text);
+}
+
 #[tokio::test]
 async fn heartbeat_then_complete() {
     let s = TestServer::start().await;
