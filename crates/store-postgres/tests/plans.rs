@@ -17,7 +17,7 @@ fn args(name: &str) -> &'static str {
     match name {
         "fetch" | "fetch_notifying" => "('{q,other}', 1000, 30000, 'w', 'nonce-')",
         "complete_many" | "complete_many_brief" => {
-            "('{57201,57202,3}', '{tok,tok,tok}', '{null,1,null}')"
+            r#"('{57201,57202,3}', '{tok,tok,tok}', '{"57202": "1"}')"#
         }
         "promote" | "lease_expired" => "(1000)",
         "prune_finished" | "prune_dead" => "(86400000, 1000)",
