@@ -1,5 +1,5 @@
-//! What the server hears first from an idle worker over HTTP that just started a quick job:
-//! its result, then its next fetch.
+//! What the server hears from an idle worker over HTTP that just started a quick job: its
+//! result first, then its next fetch, each fetch asking for brief jobs.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
@@ -37,6 +37,8 @@ async fn ping(_ctx: JobContext, _job: Ping) -> Result<(), JobError> {
 #[derive(Debug, Default, Clone)]
 struct Recording {
     calls: Arc<Mutex<Vec<&'static str>>>,
+    /// Whether each fetch asked for brief jobs.
+    briefs: Arc<Mutex<Vec<bool>>>,
 }
 
 impl Recording {
@@ -61,6 +63,10 @@ fn not_here<T>() -> Result<T, Error> {
 #[async_trait]
 impl Transport for Recording {
     async fn fetch(&self, req: FetchRequest) -> Result<Vec<Leased>, Error> {
+        self.briefs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(req.brief);
         if self.record("fetch") > 1 {
             // An empty long poll, cut short.
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -148,12 +154,8 @@ impl Transport for Recording {
     }
 }
 
-/// On one thread the order is the scheduler's, not a race between threads. Over HTTP the
-/// server takes the two requests in this order, and a hybrid call's caller, waiting for the
-/// result, no longer waits for the empty fetch ahead of it.
-#[tokio::test]
-async fn a_quick_jobs_result_goes_out_before_the_next_fetch() {
-    let transport = Recording::default();
+/// Runs a worker over `transport` until it has made `calls` calls.
+async fn run_until(transport: &Recording, calls: usize) {
     let buzzer = Buzzer::with_transport(transport.clone(), None);
     let worker = Worker::builder(&buzzer)
         .register::<Ping, _>(ping)
@@ -161,17 +163,39 @@ async fn a_quick_jobs_result_goes_out_before_the_next_fetch() {
         .unwrap()
         .spawn();
     tokio::time::timeout(Duration::from_secs(10), async {
-        while transport.calls().len() < 3 {
+        while transport.calls().len() < calls {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     })
     .await
     .expect("the worker fetched, finished the job and fetched again");
     worker.shutdown().await;
+}
+
+/// On one thread the order is the scheduler's, not a race between threads. Over HTTP the
+/// server takes the two requests in this order, and a hybrid call's caller, waiting for the
+/// result, no longer waits for the empty fetch ahead of it.
+#[tokio::test]
+async fn a_quick_jobs_result_goes_out_before_the_next_fetch() {
+    let transport = Recording::default();
+    run_until(&transport, 3).await;
     assert_eq!(
         transport.calls()[..3],
         ["fetch", "finish", "fetch"],
         "{:?}",
         transport.calls()
     );
+}
+
+/// A worker reads only a few fields of each job it leases, so over HTTP it asks for no more.
+#[tokio::test]
+async fn a_workers_fetches_ask_for_brief_jobs() {
+    let transport = Recording::default();
+    run_until(&transport, 3).await;
+    let briefs = transport
+        .briefs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert!(briefs.len() >= 2 && briefs.iter().all(|b| *b), "{briefs:?}");
 }
