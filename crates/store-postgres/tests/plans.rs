@@ -85,6 +85,11 @@ async fn production_like(client: &Client) {
 }
 
 async fn plan(client: &Client, name: &str, sql: &str, generic: bool) -> String {
+    plan_with(client, name, sql, generic, args(name)).await
+}
+
+/// The plan of `sql` prepared as `hot` and executed with `args` (SQL literals in brackets).
+async fn plan_with(client: &Client, name: &str, sql: &str, generic: bool, args: &str) -> String {
     let mode = if generic {
         "force_generic_plan"
     } else {
@@ -97,7 +102,7 @@ async fn plan(client: &Client, name: &str, sql: &str, generic: bool) -> String {
         .await
         .unwrap_or_else(|e| panic!("{name} does not prepare: {e:?}"));
     let rows = client
-        .query(&format!("EXPLAIN EXECUTE hot{}", args(name)), &[])
+        .query(&format!("EXPLAIN EXECUTE hot{args}"), &[])
         .await
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
     rows.iter()
@@ -190,33 +195,18 @@ async fn a_large_batch_completion_looks_its_jobs_up_on_a_table_without_statistic
         .map(|i| format!("tok{i}"))
         .collect::<Vec<_>>()
         .join(",");
+    let args = format!("('{{{ids}}}', '{{{tokens}}}', '{{}}')");
     for (name, sql) in hot_statements() {
         if !name.starts_with("complete_many") {
             continue;
         }
-        for mode in ["force_custom_plan", "force_generic_plan"] {
-            client
-                .batch_execute(&format!(
-                    "SET plan_cache_mode = {mode}; DEALLOCATE ALL; PREPARE hot AS {sql}"
-                ))
-                .await
-                .unwrap();
-            let plan = client
-                .query(
-                    &format!("EXPLAIN EXECUTE hot('{{{ids}}}', '{{{tokens}}}', '{{}}')"),
-                    &[],
-                )
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect::<Vec<_>>()
-                .join("\n");
+        for generic in [false, true] {
+            let plan = plan_with(&client, name, sql, generic, &args).await;
             assert!(
                 plan.contains("Index Cond: (id = u.id)")
                     && plan.contains("Tid Scan on buzzer_jobs j")
                     && !plan.contains("Seq Scan on buzzer_jobs"),
-                "{name} ({mode}) does not look its jobs up by id:\n{plan}"
+                "{name} (generic: {generic}) does not look its jobs up by id:\n{plan}"
             );
         }
     }
