@@ -3,7 +3,7 @@
 //!
 //! `tokio::spawn(fut).await` gives the same guarantee, but moves every call to another task,
 //! and often to another thread: W3 in-process measured 0.328 against 0.310 ms at the median
-//! of 8 alternating pairs with the hand-off spawned (docs/performance.md).
+//! of 8 alternating pairs with the hand-off spawned (docs/performance-log.md).
 
 use std::{
     future::Future,

@@ -38,7 +38,7 @@ use crate::{
 /// the job's id: unguessable, and different for every lease of every job, like the
 /// `gen_random_uuid()` per row it replaces, which cost PostgreSQL ~2.4 µs a row on this
 /// machine (`SELECT sum(length(gen_random_uuid()::text)) FROM generate_series(1, 256000)`:
-/// 630 ms); without it PostgreSQL spent 11% less CPU on a W1 run (docs/performance.md).
+/// 630 ms); without it PostgreSQL spent 11% less CPU on a W1 run (docs/performance-log.md).
 macro_rules! lease {
     () => {
         concat!(

@@ -4,7 +4,7 @@
 //! usually the only one its queue could give ([`Candidates`] says so). Then it is leased by
 //! id, as a plain fetch of one job is, but answered from what the insert wrote instead of
 //! read back (its hot row and its body): 7% of the writer's instructions per hybrid call
-//! (docs/performance.md). Whenever anything else could be handed out instead (another job
+//! (docs/performance-log.md). Whenever anything else could be handed out instead (another job
 //! waiting, several queues), the plain fetch runs, so priorities, FIFO order, paused queues
 //! and ordering keys hold exactly as for any fetch.
 
