@@ -44,7 +44,7 @@ use std::sync::{
 pub use buzzer_store::{Inserted, JobList, Store};
 pub use config::EngineConfig;
 pub use error::EngineError;
-pub use metrics::{EngineMetrics, JobTotals};
+pub use metrics::{EngineMetrics, JobTimes, JobTotals};
 pub use notify::JobWatch;
 pub use policy::{Outcome, RetryRequest, backoff_delay_ms, resolve, retry_transition};
 pub use services::{ServiceEvent, Services};

@@ -26,7 +26,7 @@ use buzzer_types::{Job, JobId, JobState, QueueInfo, Schedule, Subscription};
 use jiff::Timestamp;
 use tracing::{Instrument, Span, field::Empty};
 
-use crate::metrics::{EngineMetrics, HistogramFamily, QueueLabel};
+use crate::metrics::{EngineMetrics, TimeFamily};
 
 #[derive(Debug)]
 pub(crate) struct Metered {
@@ -159,16 +159,10 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
 }
 
 /// Observes values grouped by queue, so a batch looks each queue's histogram up once.
-fn observe_by_queue(family: &HistogramFamily<QueueLabel>, mut values: Vec<(&str, f64)>) {
+fn observe_by_queue(family: &TimeFamily, mut values: Vec<(&str, f64)>) {
     values.sort_by(|a, b| a.0.cmp(b.0));
     for group in values.chunk_by(|a, b| a.0 == b.0) {
-        let label = QueueLabel {
-            queue: group[0].0.to_owned(),
-        };
-        let histogram = family.get_or_create(&label);
-        for (_, v) in group {
-            histogram.observe(*v);
-        }
+        family.observe(group[0].0, group.iter().map(|(_, v)| *v));
     }
 }
 

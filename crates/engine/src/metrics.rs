@@ -7,7 +7,7 @@
 //! engines in one process (as in tests) never mix their numbers. With a store shared by several
 //! nodes each node counts what went through it; sum over nodes in Prometheus.
 
-use std::time::Duration;
+use std::{sync::atomic::AtomicU64, time::Duration};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -60,6 +60,62 @@ pub struct JobTotals {
     pub cancelled: u64,
 }
 
+/// The job time histograms' running sums of one queue, as the dashboard samples them: the
+/// difference between two samples gives the mean wait and run time of the jobs in between.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JobTimes {
+    /// Seconds from due to leased, summed over `waits` leases.
+    pub wait_seconds: f64,
+    pub waits: u64,
+    /// Seconds from an attempt's start to its end, summed over `runs` attempts.
+    pub run_seconds: f64,
+    pub runs: u64,
+}
+
+/// A per-queue histogram of job times, with its running sum and count kept beside it for the
+/// dashboard: prometheus-client's histogram does not hand its own out. Only the histogram is
+/// registered, so `/metrics` shows each figure once.
+#[derive(Debug, Clone)]
+pub(crate) struct TimeFamily {
+    histogram: HistogramFamily<QueueLabel>,
+    seconds: Family<QueueLabel, Counter<f64, AtomicU64>>,
+    count: Family<QueueLabel, Counter>,
+}
+
+impl Default for TimeFamily {
+    fn default() -> Self {
+        TimeFamily {
+            histogram: HistogramFamily::<QueueLabel>::new_with_constructor(job_histogram),
+            seconds: Family::default(),
+            count: Family::default(),
+        }
+    }
+}
+
+impl TimeFamily {
+    /// Records `seconds`, the times of one queue's jobs.
+    pub(crate) fn observe(&self, queue: &str, seconds: impl Iterator<Item = f64>) {
+        let label = QueueLabel {
+            queue: queue.to_owned(),
+        };
+        let histogram = self.histogram.get_or_create(&label);
+        let (mut sum, mut n) = (0.0, 0);
+        for v in seconds {
+            histogram.observe(v);
+            sum += v;
+            n += 1;
+        }
+        self.seconds.get_or_create(&label).inc_by(sum);
+        self.count.get_or_create(&label).inc_by(n);
+    }
+
+    fn totals(&self, label: &QueueLabel) -> (f64, u64) {
+        let seconds = self.seconds.get(label).map_or(0.0, |c| c.get());
+        let count = self.count.get(label).map_or(0, |c| c.get());
+        (seconds, count)
+    }
+}
+
 /// Every metric the engine keeps, and the registry that encodes them (names prefixed
 /// `buzzer_`). Cheap to read from many threads: counters are atomics behind a read lock.
 pub struct EngineMetrics {
@@ -71,8 +127,8 @@ pub struct EngineMetrics {
     pub(crate) dead: Family<QueueLabel, Counter>,
     pub(crate) cancelled: Family<QueueLabel, Counter>,
     pub(crate) requeued: Family<QueueLabel, Counter>,
-    pub(crate) wait: HistogramFamily<QueueLabel>,
-    pub(crate) run: HistogramFamily<QueueLabel>,
+    pub(crate) wait: TimeFamily,
+    pub(crate) run: TimeFamily,
     pub(crate) store_calls: HistogramFamily<StoreCallLabels>,
 }
 
@@ -127,19 +183,19 @@ impl EngineMetrics {
             "jobs_requeued",
             "Dead or cancelled jobs an operator sent back to available",
         );
-        let wait = HistogramFamily::<QueueLabel>::new_with_constructor(job_histogram);
+        let wait = TimeFamily::default();
         registry.register_with_unit(
             "job_wait",
             "Time from when a job was due (available) to when a worker leased it",
             Unit::Seconds,
-            wait.clone(),
+            wait.histogram.clone(),
         );
-        let run = HistogramFamily::<QueueLabel>::new_with_constructor(job_histogram);
+        let run = TimeFamily::default();
         registry.register_with_unit(
             "job_run",
             "Time from an attempt's start to its end (completed, failed or cancelled)",
             Unit::Seconds,
-            run.clone(),
+            run.histogram.clone(),
         );
         let store_calls = HistogramFamily::<StoreCallLabels>::new_with_constructor(store_histogram);
         registry.register_with_unit(
@@ -181,6 +237,21 @@ impl EngineMetrics {
             retried: get(&self.retried),
             dead: get(&self.dead),
             cancelled: get(&self.cancelled),
+        }
+    }
+
+    /// The wait and run time sums of one queue (zeros for a queue this engine has not seen).
+    pub fn queue_times(&self, queue: &str) -> JobTimes {
+        let label = QueueLabel {
+            queue: queue.to_owned(),
+        };
+        let (wait_seconds, waits) = self.wait.totals(&label);
+        let (run_seconds, runs) = self.run.totals(&label);
+        JobTimes {
+            wait_seconds,
+            waits,
+            run_seconds,
+            runs,
         }
     }
 
