@@ -37,6 +37,24 @@
     return r.toFixed(2);
   }
 
+  // A mean time: milliseconds up to a second, seconds from there.
+  function fmtMs(ms) {
+    return ms >= 1000 ? fmtRate(ms / 1000) + " s" : fmtRate(ms) + " ms";
+  }
+
+  // How a chart writes a value and an empty sample, by its data-scale.
+  const SCALES = {
+    rate: { axis: (v) => String(Number(v.toFixed(2))), now: (v) => fmtRate(v == null ? 0 : v) + "/s" },
+    ms: {
+      axis: (v) => (v === 0 ? "0" : v >= 1000 ? Number((v / 1000).toFixed(2)) + " s" : Number(v.toFixed(2)) + " ms"),
+      now: (v) => (v == null ? "—" : fmtMs(v)),
+    },
+  };
+
+  function scaleOf(el) {
+    return SCALES[el.dataset.scale] || SCALES.rate;
+  }
+
   function setText(el, text) {
     if (el && el.textContent !== text) {
       el.textContent = text;
@@ -62,8 +80,9 @@
     return 10 * exp;
   }
 
-  // Draws rate series (completed, failed, …) over the last window as lines with a soft area.
-  function drawChart(el, names, points, windowMs, nowMs) {
+  // Draws series (rates: completed, failed, …; mean times: wait, run) over the last window as
+  // lines with a soft area.
+  function drawChart(el, names, points, windowMs, nowMs, scale) {
     const width = Math.max(el.clientWidth, 200);
     const height = Math.max(el.clientHeight, 120);
     const pad = { left: 40, right: 8, top: 8, bottom: 22 };
@@ -86,7 +105,7 @@
       const gy = y(v);
       svg("line", { class: "grid", x1: pad.left, x2: width - pad.right, y1: gy, y2: gy }, root);
       const label = svg("text", { class: "axis", x: pad.left - 6, y: gy + 4, "text-anchor": "end" }, root);
-      label.textContent = String(Number(v.toFixed(2)));
+      label.textContent = scale.axis(v);
     }
     for (let m = 5; m >= 0; m--) {
       const tx = x(nowMs - m * 60000);
@@ -99,7 +118,7 @@
       wait.textContent = "Collecting samples…";
     }
     for (const name of names) {
-      // One path per unbroken run of samples; a null rate is a gap.
+      // One path per unbroken run of samples; a null value is a gap.
       let runs = [];
       let run = [];
       for (const p of visible) {
@@ -119,6 +138,10 @@
           svg("path", { class: "area series-" + name, d: area }, root);
         }
         svg("path", { class: "line series-" + name, d: line }, root);
+        if (r.length === 1) {
+          // A lone sample (one job in a quiet stretch) has no line to draw: mark it.
+          svg("circle", { class: "point series-" + name, cx: r[0][0].toFixed(1), cy: r[0][1].toFixed(1), r: 3 }, root);
+        }
       }
     }
     el.replaceChildren(root);
@@ -129,16 +152,17 @@
     const last = stats.series.length ? stats.series[stats.series.length - 1] : null;
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       const names = el.dataset.chart.split(",");
-      drawChart(el, names, stats.series, stats.window_ms, nowMs);
+      drawChart(el, names, stats.series, stats.window_ms, nowMs, scaleOf(el));
     });
-    // The latest rate of each series, in the series' colour.
+    // The latest value of each series, in the series' colour.
     document.querySelectorAll("[data-chart-now]").forEach(function (el) {
       const names = el.dataset.chartNow.split(",");
+      const scale = scaleOf(el);
       const parts = names.map(function (name) {
-        const v = last && last[name] != null ? last[name] : 0;
+        const v = last ? last[name] : null;
         const part = document.createElement("span");
         part.className = "series-" + name;
-        part.textContent = fmtRate(v) + "/s" + (names.length > 1 ? " " + name : "");
+        part.textContent = scale.now(v) + (names.length > 1 ? " " + name : "");
         return part;
       });
       el.replaceChildren(...parts);

@@ -1,7 +1,7 @@
-//! `GET /`: the overview. Totals across queues, live throughput and failure charts, and a
-//! table of every queue's counts by state with its oldest waiting job. The script keeps the
-//! numbers and charts current (`data-*` attributes mark what it updates) and adds rows for
-//! queues that appear.
+//! `GET /`: the overview. Totals across queues, live charts of throughput, failures, wait and
+//! run time, and a table of every queue's counts by state with its oldest waiting job. The
+//! script keeps the numbers and charts current (`data-*` attributes mark what it updates) and
+//! adds rows for queues that appear.
 
 use axum::{extract::State, response::IntoResponse, response::Response};
 use buzzer_types::{JobState, QueueInfo};
@@ -34,9 +34,11 @@ pub(crate) async fn page(
             span.live title="Updates every two seconds" { span.dot {} "Live" }
         }
         (cards(&queues))
-        section.charts {
-            (chart("Throughput", "jobs completed per second", "completed"))
-            (chart("Failures", "failed attempts per second", "failed"))
+        section.charts.two-by-two {
+            (chart("Throughput", "jobs completed per second", "completed", Scale::Rate))
+            (chart("Failures", "failed attempts per second", "failed", Scale::Rate))
+            (chart("Wait", "mean, due to leased", "wait", Scale::Millis))
+            (chart("Run time", "mean per attempt", "run", Scale::Millis))
         }
         section.card {
             h2 { "Queues" }
@@ -69,16 +71,36 @@ fn cards(queues: &[QueueInfo]) -> Markup {
     }
 }
 
-/// An empty chart the script draws into; `series` names the rates it plots.
-pub(crate) fn chart(title: &str, unit: &str, series: &str) -> Markup {
+/// What a chart's series measure, which says how the script writes their values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scale {
+    /// Events per second; no sample means none.
+    Rate,
+    /// A mean time in milliseconds; no sample means no job to average, shown as a dash.
+    Millis,
+}
+
+impl Scale {
+    fn name(self) -> &'static str {
+        match self {
+            Scale::Rate => "rate",
+            Scale::Millis => "ms",
+        }
+    }
+}
+
+/// An empty chart the script draws into; `series` names the fields of the stats series it
+/// plots.
+pub(crate) fn chart(title: &str, unit: &str, series: &str, scale: Scale) -> Markup {
     html! {
         figure.card.chart-card {
             figcaption {
                 span.chart-title { (title) }
                 span.chart-unit { (unit) ", last 5 minutes" }
-                span.chart-now data-chart-now=(series) {}
+                span.chart-now data-chart-now=(series) data-scale=(scale.name()) {}
             }
-            div.chart data-chart=(series) role="img" aria-label={ (title) ": " (unit) } {
+            div.chart data-chart=(series) data-scale=(scale.name()) role="img"
+                aria-label={ (title) ": " (unit) } {
                 noscript { "The charts need JavaScript." }
             }
         }

@@ -19,7 +19,7 @@ use super::{
     error::PageError,
     format,
     layout::{self, Live, Nav, PageCtx},
-    overview::chart,
+    overview::{Scale, chart},
     session::{Flash, Session},
 };
 
@@ -97,7 +97,11 @@ pub(crate) async fn page(
             div.actions { (actions(&ctx, &queue)) }
         }
         (tabs(&queue, &filters))
-        (chart("Throughput", "completed and failed per second", "completed,failed"))
+        section.charts {
+            (chart("Throughput", "completed and failed per second", "completed,failed", Scale::Rate))
+            (chart("Wait", "mean, due to leased", "wait", Scale::Millis))
+            (chart("Run time", "mean per attempt", "run", Scale::Millis))
+        }
         section.card {
             form.filters method="get" action=(format::queue_url(&name, None, None)) {
                 @if let Some(s) = filters.state {

@@ -1,5 +1,6 @@
-//! The dashboard in headless Chromium, driven over WebDriver: sign in, live counts, a job's
-//! page, retrying a dead job, pausing a queue, why a job waits and deleting it, topics and schedules, escaping of hostile job data and a cross-site
+//! The dashboard in headless Chromium, driven over WebDriver: sign in, live counts, the wait
+//! and run time charts, a job's page, retrying a dead job, pausing a queue, why a job waits
+//! and deleting it, topics and schedules, escaping of hostile job data and a cross-site
 //! POST. One chromedriver, one browser and one server for the whole file (starting Chromium is
 //! the slow part), the steps run in order; every step leaves a screenshot in
 //! `<target dir>/browser-artifacts/`, and a failing step one named `…-failed`.
@@ -124,6 +125,7 @@ async fn the_dashboard_in_headless_chromium() {
 
     step(&ctx, "sign-in", steps::sign_in).await;
     step(&ctx, "live-counts", steps::live_counts).await;
+    step(&ctx, "time-charts", steps::time_charts).await;
     step(&ctx, "open-job", steps::open_job).await;
     step(&ctx, "retry-dead-job", steps::retry_dead_job).await;
     step(&ctx, "pause-queue", steps::pause_queue).await;

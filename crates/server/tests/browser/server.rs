@@ -1,12 +1,14 @@
 //! The server the browser talks to: the real router over a fresh SQLite file, in this process so
 //! the tests can set up jobs through the engine and check what the clicks changed.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use buzzer_engine::{Engine, EngineConfig, Services};
 use buzzer_server::{ServerConfig, serve};
 use buzzer_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use buzzer_types::{EnqueueRequest, ErrorInput, FailRequest, FetchRequest, Job, RawValue};
+use buzzer_types::{
+    CompleteRequest, EnqueueRequest, ErrorInput, FailRequest, FetchRequest, Job, RawValue,
+};
 use tokio::sync::oneshot;
 
 #[derive(Debug)]
@@ -79,8 +81,8 @@ impl Server {
         self.enqueue(queue, request(payload)).await
     }
 
-    /// Leases `job` (the only available job of its queue) and fails it for good.
-    pub async fn kill(&self, job: &Job, message: &str) -> Job {
+    /// Leases `job`, the only available job of its queue.
+    async fn lease(&self, job: &Job) -> Job {
         let leased = self
             .engine
             .fetch(FetchRequest {
@@ -93,8 +95,31 @@ impl Server {
             })
             .await
             .unwrap();
-        let leased = leased.into_iter().next().expect("the job to fail");
+        let leased = leased.into_iter().next().expect("the job to lease");
         assert_eq!(leased.id, job.id);
+        leased
+    }
+
+    /// Leases `job` (the only available job of its queue), lets it run for `run` and
+    /// completes it.
+    pub async fn run(&self, job: &Job, run: Duration) -> Job {
+        let leased = self.lease(job).await;
+        tokio::time::sleep(run).await;
+        self.engine
+            .complete(
+                job.id,
+                CompleteRequest {
+                    lease_token: leased.lease_token.unwrap(),
+                    result: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Leases `job` (the only available job of its queue) and fails it for good.
+    pub async fn kill(&self, job: &Job, message: &str) -> Job {
+        let leased = self.lease(job).await;
         self.engine
             .fail(
                 job.id,

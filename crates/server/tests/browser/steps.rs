@@ -1,6 +1,8 @@
 //! The steps of the browser suite, in the order they run: each starts from wherever the one
 //! before left the browser, signed in after the first.
 
+use std::time::Duration;
+
 use axum::{Router, response::Html, routing::get};
 use buzzer_store::SubscriptionDelivery;
 use buzzer_types::{EnqueueRequest, JobState};
@@ -66,6 +68,25 @@ pub async fn live_counts(ctx: &Ctx) {
     ctx.wait_text(tab, "8").await;
     ctx.wait_text(".tabs [data-state='all']", "8").await;
     ctx.snap("queue-live").await;
+}
+
+/// The wait and run time charts mark a lone job that went through since the page's last
+/// sample.
+pub async fn time_charts(ctx: &Ctx) {
+    ctx.goto("/").await;
+    // The page has polled once (it draws the charts then), so the job below waits and runs
+    // after a sample the next ones are measured from.
+    ctx.find(".chart[data-chart='completed'] svg").await;
+    let job = ctx.server.put("timed", r#"{"t":1}"#).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ctx.server.run(&job, Duration::from_millis(100)).await;
+    for chart in ["wait", "run"] {
+        ctx.find(&format!(
+            ".chart[data-chart='{chart}'] circle.point.series-{chart}"
+        ))
+        .await;
+    }
+    ctx.snap("time-charts").await;
 }
 
 /// From the queue's table to a job's page, which shows its payload and details.

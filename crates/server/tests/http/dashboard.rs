@@ -1,6 +1,8 @@
 //! The dashboard over plain HTTP: security headers, the sign-in with API keys, CSRF refusals
 //! and escaping. (The pages in a real browser: `tests/browser`.)
 
+use std::time::Duration;
+
 use buzzer_server::ServerConfig;
 use reqwest::{StatusCode, header, redirect::Policy};
 use serde_json::json;
@@ -287,4 +289,45 @@ async fn everything_from_a_job_is_escaped() {
         "{}",
         r.text
     );
+}
+
+/// The series the charts poll carries the mean wait (due to leased) and run time (start to
+/// end) of the jobs leased and finished between two samples, and both pages draw them.
+#[tokio::test]
+async fn the_charts_series_carries_the_mean_wait_and_run_time() {
+    let s = TestServer::start().await;
+    let q = "timed";
+    let stats = format!("/dashboard/api/stats?queue={q}");
+    s.enqueue(q, json!(1)).await;
+    // The first sample, before anything is leased or finished.
+    assert_eq!(s.get(&stats).await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let leased = s.fetch(q, 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let job = &leased[0];
+    let r = s
+        .post(
+            &format!("/v1/jobs/{}/complete", job["id"].as_str().unwrap()),
+            json!({"lease_token": job["lease_token"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Samples are taken at most once a second.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let series = s.get(&stats).await.json()["series"].clone();
+    let last = series.as_array().unwrap().last().unwrap().clone();
+    let wait = last["wait"].as_f64().unwrap_or_else(|| panic!("{series}"));
+    let run = last["run"].as_f64().unwrap_or_else(|| panic!("{series}"));
+    // Milliseconds, from the store's own timestamps (whole milliseconds).
+    assert!((190.0..10_000.0).contains(&wait), "{series}");
+    assert!((90.0..10_000.0).contains(&run), "{series}");
+
+    for page in ["/".to_owned(), format!("/dashboard/queues/{q}")] {
+        let r = s.get(&page).await;
+        for chart in ["wait", "run"] {
+            let markup = format!(r#"data-chart="{chart}" data-scale="ms""#);
+            assert!(r.text.contains(&markup), "{page}: no {chart} chart");
+        }
+    }
 }
