@@ -7,7 +7,11 @@
 //! engines in one process (as in tests) never mix their numbers. With a store shared by several
 //! nodes each node counts what went through it; sum over nodes in Prometheus.
 
-use std::{sync::atomic::AtomicU64, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -74,20 +78,19 @@ pub struct JobTimes {
 
 /// A per-queue histogram of job times, with its running sum and count kept beside it for the
 /// dashboard: prometheus-client's histogram does not hand its own out. Only the histogram is
-/// registered, so `/metrics` shows each figure once.
+/// registered, so `/metrics` shows each figure once. Sum and count share one lock, so a
+/// reader never sees a count without its seconds.
 #[derive(Debug, Clone)]
 pub(crate) struct TimeFamily {
     histogram: HistogramFamily<QueueLabel>,
-    seconds: Family<QueueLabel, Counter<f64, AtomicU64>>,
-    count: Family<QueueLabel, Counter>,
+    totals: Arc<Mutex<HashMap<String, (f64, u64)>>>,
 }
 
 impl Default for TimeFamily {
     fn default() -> Self {
         TimeFamily {
             histogram: HistogramFamily::<QueueLabel>::new_with_constructor(job_histogram),
-            seconds: Family::default(),
-            count: Family::default(),
+            totals: Arc::default(),
         }
     }
 }
@@ -105,14 +108,16 @@ impl TimeFamily {
             sum += v;
             n += 1;
         }
-        self.seconds.get_or_create(&label).inc_by(sum);
-        self.count.get_or_create(&label).inc_by(n);
+        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        let total = totals.entry(label.queue).or_default();
+        total.0 += sum;
+        total.1 += n;
     }
 
-    fn totals(&self, label: &QueueLabel) -> (f64, u64) {
-        let seconds = self.seconds.get(label).map_or(0.0, |c| c.get());
-        let count = self.count.get(label).map_or(0, |c| c.get());
-        (seconds, count)
+    /// Seconds and count observed for `queue` so far.
+    fn totals(&self, queue: &str) -> (f64, u64) {
+        let totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        totals.get(queue).copied().unwrap_or_default()
     }
 }
 
@@ -242,11 +247,8 @@ impl EngineMetrics {
 
     /// The wait and run time sums of one queue (zeros for a queue this engine has not seen).
     pub fn queue_times(&self, queue: &str) -> JobTimes {
-        let label = QueueLabel {
-            queue: queue.to_owned(),
-        };
-        let (wait_seconds, waits) = self.wait.totals(&label);
-        let (run_seconds, runs) = self.run.totals(&label);
+        let (wait_seconds, waits) = self.wait.totals(queue);
+        let (run_seconds, runs) = self.run.totals(queue);
         JobTimes {
             wait_seconds,
             waits,
@@ -273,5 +275,27 @@ impl EngineMetrics {
         self.store_calls
             .get_or_create(&StoreCallLabels { op, outcome })
             .observe(took.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_times_sum_each_queues_observed_seconds() {
+        let metrics = EngineMetrics::new();
+        metrics.wait.observe("a", [0.1, 0.3].into_iter());
+        metrics.wait.observe("a", [0.2].into_iter());
+        metrics.wait.observe("b", [1.0].into_iter());
+        metrics.run.observe("b", [0.5, 0.25].into_iter());
+
+        let a = metrics.queue_times("a");
+        assert!((a.wait_seconds - 0.6).abs() < 1e-9, "{a:?}");
+        assert_eq!((a.waits, a.runs, a.run_seconds), (3, 0, 0.0));
+        let b = metrics.queue_times("b");
+        assert_eq!((b.wait_seconds, b.waits), (1.0, 1));
+        assert_eq!((b.run_seconds, b.runs), (0.75, 2));
+        assert_eq!(metrics.queue_times("unseen"), JobTimes::default());
     }
 }

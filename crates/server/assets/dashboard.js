@@ -147,9 +147,20 @@
     el.replaceChildren(root);
   }
 
+  // The latest sample's value of a series. A mean time skips samples with no job in them, so a
+  // trickle of jobs shows its last figure instead of flickering to a dash between them.
+  function latest(series, name, scale) {
+    for (let i = series.length - 1; i >= 0; i--) {
+      const v = series[i][name];
+      if (v != null || scale === SCALES.rate) return v;
+    }
+    return null;
+  }
+
   function updateCharts(stats) {
     const nowMs = Date.parse(stats.now);
-    const last = stats.series.length ? stats.series[stats.series.length - 1] : null;
+    const start = nowMs - stats.window_ms;
+    const recent = stats.series.filter((p) => p.t >= start);
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       const names = el.dataset.chart.split(",");
       drawChart(el, names, stats.series, stats.window_ms, nowMs, scaleOf(el));
@@ -159,7 +170,7 @@
       const names = el.dataset.chartNow.split(",");
       const scale = scaleOf(el);
       const parts = names.map(function (name) {
-        const v = last ? last[name] : null;
+        const v = latest(recent, name, scale);
         const part = document.createElement("span");
         part.className = "series-" + name;
         part.textContent = scale.now(v) + (names.length > 1 ? " " + name : "");

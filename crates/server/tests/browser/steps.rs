@@ -85,6 +85,15 @@ pub async fn time_charts(ctx: &Ctx) {
             ".chart[data-chart='{chart}'] circle.point.series-{chart}"
         ))
         .await;
+        // The figure beside the title is the job's: it waited ~300 ms and ran ~100 ms.
+        let now = ctx.text(&format!("[data-chart-now='{chart}']")).await;
+        let ms = match (now.strip_suffix(" ms"), now.strip_suffix(" s")) {
+            (Some(ms), _) => ms.parse::<f64>().ok(),
+            (_, Some(s)) => s.parse::<f64>().ok().map(|s| s * 1_000.0),
+            _ => None,
+        };
+        let ms = ms.unwrap_or_else(|| panic!("{chart}: {now:?} is not a time"));
+        assert!((90.0..10_000.0).contains(&ms), "{chart}: {now}");
     }
     ctx.snap("time-charts").await;
 }
