@@ -76,7 +76,8 @@ fn cards(queues: &[QueueInfo]) -> Markup {
 pub(crate) enum Scale {
     /// Events per second; no sample means none.
     Rate,
-    /// A mean time in milliseconds; no sample means no job to average, shown as a dash.
+    /// A mean time in milliseconds; no sample means no job to average, and the figure beside
+    /// the title shows the latest mean instead.
     Millis,
 }
 

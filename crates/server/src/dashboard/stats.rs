@@ -3,10 +3,10 @@
 //! for the charts.
 //!
 //! The series comes from sampling the engine's job counters and the running sums of its wait
-//! and run time histograms, at most once a second, whenever
-//! a page asks: no background task, and history builds up while someone is watching (the last
-//! five minutes are kept, shared by every viewer). The counters are this node's, so with
-//! several nodes the charts show the work that went through this one.
+//! and run time histograms, at most once a second, whenever a page asks: no background task,
+//! and history builds up while someone is watching (the last five minutes are kept, shared by
+//! every viewer). The counters are this node's, so with several nodes the charts show the
+//! work that went through this one.
 
 use std::{
     collections::{HashMap, VecDeque},
