@@ -116,10 +116,9 @@ impl Sampler {
                 let rate = |a: u64, b: u64| {
                     (dt <= GAP_MS).then(|| a.saturating_sub(b) as f64 * 1_000.0 / dt as f64)
                 };
-                let mean_ms = |sum: f64, sum_before: f64, n: u64, n_before: u64| {
-                    let n = n.saturating_sub(n_before);
-                    (dt <= GAP_MS && n > 0)
-                        .then(|| (sum - sum_before).max(0.0) * 1_000.0 / n as f64)
+                // Seconds and count observed between the samples, as a mean in milliseconds.
+                let mean_ms = |seconds: f64, n: u64| {
+                    (dt <= GAP_MS && n > 0).then(|| seconds.max(0.0) * 1_000.0 / n as f64)
                 };
                 points.push(Point {
                     t: s.at_ms,
@@ -127,16 +126,12 @@ impl Sampler {
                     completed: rate(now.completed, before.completed),
                     failed: rate(now.failed, before.failed),
                     wait: mean_ms(
-                        times.wait_seconds,
-                        times_before.wait_seconds,
-                        times.waits,
-                        times_before.waits,
+                        times.wait_seconds - times_before.wait_seconds,
+                        times.waits.saturating_sub(times_before.waits),
                     ),
                     run: mean_ms(
-                        times.run_seconds,
-                        times_before.run_seconds,
-                        times.runs,
-                        times_before.runs,
+                        times.run_seconds - times_before.run_seconds,
+                        times.runs.saturating_sub(times_before.runs),
                     ),
                 });
             }
