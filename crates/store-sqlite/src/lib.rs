@@ -31,6 +31,7 @@ mod queues;
 mod readers;
 mod row;
 mod schedules;
+mod state;
 mod subscriptions;
 mod topics;
 mod writer;

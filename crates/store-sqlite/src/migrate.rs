@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_job_bodies.sql"),
     include_str!("../migrations/0007_state_checks_without_in_lists.sql"),
     include_str!("../migrations/0008_completed_counts.sql"),
+    include_str!("../migrations/0009_state_as_integer.sql"),
 ];
 
 /// `PRAGMA application_id` of a Buzzer database: "BUZZ" (set by migration 1).
@@ -136,8 +137,9 @@ mod tests {
         assert_eq!(count("SELECT COUNT(*) FROM job_bodies"), 1);
     }
 
-    /// Migration 7 rebuilds `jobs`: every row and id stays, the id counter too (so an id is
-    /// never reused), and the rebuilt table has its constraint, indexes, trigger and view.
+    /// Migrations 7 and 9 rebuild `jobs`: every row and id stays, the id counter too (so an id
+    /// is never reused), and the rebuilt table has its constraint, indexes, trigger and view.
+    /// Migration 9 stores each state as its code.
     #[test]
     fn rebuilding_jobs_keeps_rows_ids_and_the_counter() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -165,21 +167,24 @@ mod tests {
                 .collect::<rusqlite::Result<_>>()
                 .unwrap()
         };
-        let before = rows(&conn);
+        let mut before = rows(&conn);
         migrate(&mut conn).unwrap();
+        for (row, code) in before.iter_mut().zip([2, 1]) {
+            row[2] = rusqlite::types::Value::Integer(code);
+        }
         assert_eq!(rows(&conn), before);
 
         let next: i64 = conn
             .query_row(
                 "INSERT INTO jobs (queue, state, priority, scheduled_at) \
-                 VALUES ('q', 'scheduled', 0, 1) RETURNING id",
+                 VALUES ('q', 0, 0, 1) RETURNING id",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
         assert_eq!(next, 4, "the deleted job's id 3 must not come back");
         let bad = conn.execute(
-            "INSERT INTO jobs (queue, state, priority, scheduled_at) VALUES ('q', 'lost', 0, 1)",
+            "INSERT INTO jobs (queue, state, priority, scheduled_at) VALUES ('q', 7, 0, 1)",
             [],
         );
         assert!(bad.is_err(), "{bad:?}");

@@ -1,12 +1,13 @@
 //! Queues: their paused flag and the counts the API shows.
 
 use buzzer_store::StoreError;
-use buzzer_types::{JobState, QueueInfo, StateCounts};
+use buzzer_types::{QueueInfo, StateCounts};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
     error::Error,
     jobs::{completed, unfinished},
+    state::Stored,
 };
 
 /// Every queue, by name. Runs in one read transaction so counts and flags agree.
@@ -58,10 +59,7 @@ fn info(conn: &Connection, now: i64, name: String, paused: bool) -> Result<Queue
     let mut stmt = conn.prepare_cached(COUNT_RESTING)?;
     let mut rows = stmt.query([&name])?;
     while let Some(row) = rows.next()? {
-        let state: JobState = row
-            .get::<_, String>(0)?
-            .parse()
-            .map_err(StoreError::backend)?;
+        let Stored(state) = row.get(0)?;
         *counts.get_mut(state) = count(row.get(1)?);
     }
     let (fetchable, oldest_fetchable) = available(conn, AVAILABLE_FETCHABLE, &name)?;
@@ -104,16 +102,16 @@ fn available(conn: &Connection, sql: &str, queue: &str) -> Result<(u64, Option<i
 /// The states a job rests in but `completed` (counted in `queue_completed`), off
 /// `jobs_resting`.
 pub(crate) const COUNT_RESTING: &str = "SELECT state, COUNT(*) FROM jobs INDEXED BY jobs_resting \
-    WHERE queue = ?1 AND (state = 'scheduled' OR state = 'retryable' OR state = 'dead' \
-    OR state = 'cancelled') GROUP BY state";
+    WHERE queue = ?1 AND (state = 0 /*scheduled*/ OR state = 3 /*retryable*/ OR state = 5 /*dead*/ \
+    OR state = 6 /*cancelled*/) GROUP BY state";
 
 /// Running jobs, off `jobs_lease`, which carries the queue: no table reads.
 pub(crate) const COUNT_RUNNING: &str =
-    "SELECT COUNT(*) FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND queue = ?1";
+    "SELECT COUNT(*) FROM jobs INDEXED BY jobs_lease WHERE state = 2 /*running*/ AND queue = ?1";
 
 /// Available jobs a worker can take now, off `jobs_fetch`.
 pub(crate) const AVAILABLE_FETCHABLE: &str = "SELECT COUNT(*), MIN(scheduled_at) \
-    FROM jobs INDEXED BY jobs_fetch WHERE queue = ?1 AND state = 'available' AND blocked = 0";
+    FROM jobs INDEXED BY jobs_fetch WHERE queue = ?1 AND state = 1 /*available*/ AND blocked = 0";
 
 /// Available jobs waiting behind an ordering key's head, off `jobs_ordering` (a blocked job
 /// always has a key and is unfinished).
@@ -121,5 +119,5 @@ pub(crate) const AVAILABLE_BLOCKED: &str = concat!(
     "SELECT COUNT(*), MIN(scheduled_at) FROM jobs INDEXED BY jobs_ordering \
      WHERE queue = ?1 AND ordering_key IS NOT NULL AND ",
     unfinished!(),
-    " AND blocked = 1 AND state = 'available'"
+    " AND blocked = 1 AND state = 1 /*available*/"
 );

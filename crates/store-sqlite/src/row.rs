@@ -1,8 +1,10 @@
 //! A `jobs` row as a [`Job`].
 
-use buzzer_types::{Backoff, ErrorEntry, Job, JobId, JobState, RawValue, ms_to_timestamp};
+use buzzer_types::{Backoff, ErrorEntry, Job, JobId, RawValue, ms_to_timestamp};
 use rusqlite::{Row, types::Type};
 use serde_json::{Map, Value};
+
+use crate::state::Stored;
 
 /// The columns [`job`] reads, in its order. A macro so statements can `concat!` it into a
 /// `&'static str` (the key of the prepared-statement cache).
@@ -21,7 +23,7 @@ pub(crate) fn job(row: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         id: JobId(row.get(0)?),
         queue: row.get(1)?,
-        state: parse(2, &row.get::<_, String>(2)?, str::parse::<JobState>)?,
+        state: row.get::<_, Stored>(2)?.0,
         payload: raw(3, row.get(3)?)?,
         priority: row.get(4)?,
         attempt: row.get(5)?,
@@ -85,14 +87,6 @@ pub(crate) fn json_or_default<T: serde::de::DeserializeOwned + Default>(
         None => Ok(T::default()),
         Some(text) => serde_json::from_str(text).map_err(|e| conversion(idx, e)),
     }
-}
-
-fn parse<T, E: std::error::Error + Send + Sync + 'static>(
-    idx: usize,
-    text: &str,
-    f: impl FnOnce(&str) -> Result<T, E>,
-) -> rusqlite::Result<T> {
-    f(text).map_err(|e| conversion(idx, e))
 }
 
 fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {

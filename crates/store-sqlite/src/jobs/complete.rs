@@ -106,18 +106,18 @@ fn apply(conn: &Connection, now: i64, finishes: Vec<JobFinish>) -> Result<Vec<Ap
 /// where `value ->> 0` and `value ->> 1` parsed each pair's text again, twice (a third of
 /// the statement's work). `OR FAIL`, so that it needs no statement journal (see the lease's
 /// statement in `fetch.rs`).
-pub(super) const COMPLETE_BATCH: &str = "UPDATE OR FAIL jobs SET state = 'completed', \
+pub(super) const COMPLETE_BATCH: &str = "UPDATE OR FAIL jobs SET state = 4 /*completed*/, \
      finished_at = ?2, lease_token = NULL, lease_expires_at = NULL \
      FROM (SELECT CAST(key AS INTEGER) AS job_id, value AS token FROM json_each(?1)) AS done \
-     WHERE jobs.id = done.job_id AND jobs.state = 'running' AND jobs.lease_token = done.token \
+     WHERE jobs.id = done.job_id AND jobs.state = 2 /*running*/ AND jobs.lease_token = done.token \
      RETURNING jobs.id, jobs.queue, jobs.ordering_key, jobs.started_at";
 
 /// [`COMPLETE_BATCH`] for a batch of one, the latency path (a hybrid call's result, a
 /// trickle of jobs): `?1` the id, `?3` the token. Joining a one-item JSON object costs the
 /// parse and a temporary table that `UPDATE … FROM` fills before it updates a row.
-pub(super) const COMPLETE_ONE: &str = "UPDATE OR FAIL jobs SET state = 'completed', \
+pub(super) const COMPLETE_ONE: &str = "UPDATE OR FAIL jobs SET state = 4 /*completed*/, \
      finished_at = ?2, lease_token = NULL, lease_expires_at = NULL \
-     WHERE id = ?1 AND state = 'running' AND lease_token = ?3 \
+     WHERE id = ?1 AND state = 2 /*running*/ AND lease_token = ?3 \
      RETURNING id, queue, ordering_key, started_at";
 
 /// Sets `{"id": "result text", …}`; each result travels as a JSON string, so `value` hands

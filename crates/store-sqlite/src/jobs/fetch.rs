@@ -8,7 +8,7 @@ use crate::{clock::after, error::Error};
 
 /// A queue's best fetchable jobs, straight off the `jobs_fetch` index.
 pub(super) const BEST: &str = "SELECT priority, id FROM jobs WHERE queue = ?1 \
-    AND state = 'available' AND blocked = 0 ORDER BY priority DESC, id LIMIT ?2";
+    AND state = 1 /*available*/ AND blocked = 0 ORDER BY priority DESC, id LIMIT ?2";
 
 /// Leases the best `max_jobs` fetchable jobs across the named queues, best first.
 pub(crate) fn fetch(conn: &Connection, now: i64, mut params: JobFetch) -> Result<Fetched, Error> {
@@ -186,14 +186,15 @@ impl Candidates {
 /// list and its `RETURNING` rows) however few jobs it leases: that was 36% of the writer's
 /// instructions in W2, whose fetches lease one job each.
 pub(super) const CANDIDATES: &str = "SELECT NOT paused, \
-    (SELECT id FROM jobs WHERE queue = ?1 AND state = 'available' AND blocked = 0 \
+    (SELECT id FROM jobs WHERE queue = ?1 AND state = 1 /*available*/ AND blocked = 0 \
      ORDER BY priority DESC, id LIMIT 1), \
-    EXISTS (SELECT 1 FROM jobs WHERE queue = ?1 AND state = 'available' AND blocked = 0 \
+    EXISTS (SELECT 1 FROM jobs WHERE queue = ?1 AND state = 1 /*available*/ AND blocked = 0 \
             ORDER BY priority DESC, id LIMIT 1 OFFSET 1) \
     FROM queues WHERE name = ?1";
 
 /// Leases job `?1` if it is still available; `?2` is not used.
-pub(super) const LEASE_ONE: &str = concat!(lease_set!(), "WHERE id = ?1 AND state = 'available'");
+pub(super) const LEASE_ONE: &str =
+    concat!(lease_set!(), "WHERE id = ?1 AND state = 1 /*available*/");
 
 /// The hot row of job `?1`, as a lease statement returns it.
 pub(super) const LEASED_ROW: &str =
@@ -215,7 +216,7 @@ fn leased(mut lease: CachedStatement<'_>, params: impl Params) -> Result<Vec<Lea
 /// queues with nothing to give cost one index seek each. (A fetch of one queue asks
 /// [`CANDIDATES`] instead.)
 pub(super) const HAS_WORK: &str = "SELECT NOT paused AND EXISTS (SELECT 1 FROM jobs \
-    WHERE queue = ?1 AND state = 'available' AND blocked = 0) FROM queues WHERE name = ?1";
+    WHERE queue = ?1 AND state = 1 /*available*/ AND blocked = 0) FROM queues WHERE name = ?1";
 
 fn has_work(conn: &Connection, queue: &str) -> rusqlite::Result<bool> {
     let has = conn
@@ -237,7 +238,7 @@ fn has_work(conn: &Connection, queue: &str) -> rusqlite::Result<bool> {
 /// the fetch's).
 macro_rules! lease_set {
     () => {
-        "UPDATE OR FAIL jobs SET state = 'running', attempt = attempt + 1, \
+        "UPDATE OR FAIL jobs SET state = 2 /*running*/, attempt = attempt + 1, \
          lease_token = ?6 || id, lease_expires_at = ?3, started_at = ?4, worker_id = ?5 "
     };
 }
@@ -248,7 +249,7 @@ use lease_set;
 /// batch fetch.
 pub(super) const LEASE_BEST: &str = concat!(
     lease_set!(),
-    "WHERE id IN (SELECT id FROM jobs WHERE queue = ?1 AND state = 'available' AND blocked = 0 \
+    "WHERE id IN (SELECT id FROM jobs WHERE queue = ?1 AND state = 1 /*available*/ AND blocked = 0 \
                   ORDER BY priority DESC, id LIMIT ?2) \
      RETURNING ",
     leased_columns!()

@@ -1,11 +1,11 @@
 //! Transitions out of `running`, each guarded by the lease token.
 
 use buzzer_store::{Heartbeat, JobFinish, JobHeartbeat, StoreError, Transition};
-use buzzer_types::{ErrorEntry, ErrorInput, Job, JobId, ms_to_timestamp};
+use buzzer_types::{ErrorEntry, ErrorInput, Job, JobId, JobState, ms_to_timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{completed, ordering, rows};
-use crate::{clock::after, error::Error, row};
+use crate::{clock::after, error::Error, row, state::Stored};
 
 /// A completed job's result, kept in its body.
 pub(super) const SET_RESULT: &str = "UPDATE job_bodies SET result = ?2 WHERE id = ?1";
@@ -35,7 +35,7 @@ pub(super) fn finish_one(
     let job = match finish.transition {
         Transition::Complete { result } => {
             conn.prepare_cached(
-                "UPDATE jobs SET state = 'completed', finished_at = ?2, lease_token = NULL, \
+                "UPDATE jobs SET state = 4 /*completed*/, finished_at = ?2, lease_token = NULL, \
                  lease_expires_at = NULL WHERE id = ?1",
             )?
             .execute(params![id.0, now])?;
@@ -48,28 +48,30 @@ pub(super) fn finish_one(
         }
         // A retry of a job someone asked to cancel would only run it again: cancel instead.
         Transition::Retry { error, .. } if leased.cancel_requested => {
-            end(conn, id, "cancelled", now, Some(entry(&error)?))?
+            end(conn, id, JobState::Cancelled, now, Some(entry(&error)?))?
         }
         Transition::Retry { delay_ms, error } => {
             conn.prepare_cached(
-                "UPDATE jobs SET state = 'retryable', scheduled_at = ?2, lease_token = NULL, \
+                "UPDATE jobs SET state = 3 /*retryable*/, scheduled_at = ?2, lease_token = NULL, \
                  lease_expires_at = NULL WHERE id = ?1",
             )?
             .execute(params![id.0, after(now, delay_ms)])?;
             record_error(conn, id, &entry(&error)?)?;
             rows::by_id(conn, id, row::job)?
         }
-        Transition::Dead { error } => end(conn, id, "dead", now, Some(entry(&error)?))?,
+        Transition::Dead { error } => end(conn, id, JobState::Dead, now, Some(entry(&error)?))?,
         Transition::Cancel { error } => {
             let entry = error.as_ref().map(entry).transpose()?;
-            end(conn, id, "cancelled", now, entry)?
+            end(conn, id, JobState::Cancelled, now, entry)?
         }
-        Transition::Release if leased.cancel_requested => end(conn, id, "cancelled", now, None)?,
+        Transition::Release if leased.cancel_requested => {
+            end(conn, id, JobState::Cancelled, now, None)?
+        }
         // The attempt did not run to an outcome, so it does not count; the job keeps its
         // place (id and scheduled_at) and, if it heads an ordering key, its key.
         Transition::Release => {
             conn.prepare_cached(
-                "UPDATE jobs SET state = 'available', attempt = attempt - 1, \
+                "UPDATE jobs SET state = 1 /*available*/, attempt = attempt - 1, \
                  lease_token = NULL, lease_expires_at = NULL WHERE id = ?1",
             )?
             .execute(params![id.0])?;
@@ -94,7 +96,7 @@ fn guard(
 ) -> Result<Result<Leased, StoreError>, Error> {
     let found = conn
         .prepare_cached(
-            "SELECT COALESCE(state = 'running' AND lease_token IS ?2 \
+            "SELECT COALESCE(state = 2 /*running*/ AND lease_token IS ?2 \
              AND (?3 IS NULL OR lease_expires_at <= ?3), 0), \
              attempt, cancel_requested, queue, ordering_key FROM jobs WHERE id = ?1",
         )?
@@ -121,7 +123,7 @@ fn guard(
 fn end(
     conn: &Connection,
     id: JobId,
-    state: &str,
+    state: JobState,
     now: i64,
     entry: Option<String>,
 ) -> rusqlite::Result<Job> {
@@ -129,7 +131,7 @@ fn end(
         "UPDATE jobs SET state = ?2, finished_at = ?3, lease_token = NULL, \
          lease_expires_at = NULL WHERE id = ?1",
     )?
-    .execute(params![id.0, state, now])?;
+    .execute(params![id.0, Stored(state), now])?;
     if let Some(entry) = entry {
         record_error(conn, id, &entry)?;
     }
@@ -172,7 +174,7 @@ pub(crate) fn heartbeat(
     let cancel_requested = conn
         .prepare_cached(
             "UPDATE jobs SET lease_expires_at = ?3 \
-             WHERE id = ?1 AND state = 'running' AND lease_token = ?2 \
+             WHERE id = ?1 AND state = 2 /*running*/ AND lease_token = ?2 \
              RETURNING cancel_requested",
         )?
         .query_row(params![params.id.0, params.lease_token, expires], |r| {

@@ -9,6 +9,7 @@ use crate::{
     clock::{after, ms},
     error::Error,
     row::{self, job_columns},
+    state::Stored,
 };
 
 const INSERT: &str = "INSERT INTO jobs (queue, state, priority, scheduled_at, idempotency_key, \
@@ -80,8 +81,8 @@ fn created(job: Job) -> Inserted {
 /// The derived values of a row, owned here so the statement's parameters can borrow them.
 struct Derived {
     state: JobState,
-    /// `state` as stored.
-    state_text: &'static str,
+    /// `state` as bound to the statement.
+    stored: Stored,
     due: i64,
     initial_ms: i64,
     max_ms: i64,
@@ -104,7 +105,7 @@ impl Derived {
         };
         Ok(Derived {
             state,
-            state_text: state.as_str(),
+            stored: Stored(state),
             due,
             initial_ms: ms(job.backoff.initial_ms),
             max_ms: ms(job.backoff.max_ms),
@@ -136,7 +137,7 @@ fn insert_chunk(
     for (job, d) in jobs.iter().zip(&derived) {
         values.extend_from_slice(&[
             &job.queue as &dyn ToSql,
-            &d.state_text,
+            &d.stored,
             &job.priority,
             &d.due,
             &no_key,
@@ -220,7 +221,7 @@ fn insert_one(
     };
     insert.execute(params![
         job.queue,
-        d.state_text,
+        d.stored,
         job.priority,
         d.due,
         job.idempotency_key,

@@ -7,8 +7,8 @@ use rusqlite::{Connection, params};
 use super::completed;
 use crate::{clock::ms, error::Error};
 
-pub(super) const PROMOTE: &str = "UPDATE jobs SET state = 'available' WHERE id IN \
-    (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?1 \
+pub(super) const PROMOTE: &str = "UPDATE jobs SET state = 1 /*available*/ WHERE id IN \
+    (SELECT id FROM jobs WHERE state IN (0 /*scheduled*/, 3 /*retryable*/) AND scheduled_at <= ?1 \
     ORDER BY scheduled_at LIMIT ?2) RETURNING id, queue";
 
 /// `scheduled`/`retryable` jobs whose time has come become `available`, earliest first.
@@ -27,11 +27,11 @@ pub(crate) fn promote_due(conn: &Connection, now: i64, limit: u32) -> Result<Vec
 
 /// Returns each pruned job's queue and state, for the completed counts.
 pub(super) const PRUNE_FINISHED: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-    WHERE state IN ('completed', 'cancelled') AND finished_at <= ?1 LIMIT ?2) \
-    RETURNING queue, state = 'completed'";
+    WHERE state IN (4 /*completed*/, 6 /*cancelled*/) AND finished_at <= ?1 LIMIT ?2) \
+    RETURNING queue, state = 4 /*completed*/";
 
 pub(super) const PRUNE_DEAD: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-    WHERE state = 'dead' AND finished_at <= ?1 LIMIT ?2)";
+    WHERE state = 5 /*dead*/ AND finished_at <= ?1 LIMIT ?2)";
 
 /// Deletes terminal jobs past their retention, at most `limit` in all.
 pub(crate) fn prune(conn: &Connection, now: i64, params: JobPrune) -> Result<u64, Error> {

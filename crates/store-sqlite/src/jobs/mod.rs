@@ -29,8 +29,8 @@ pub(crate) use read::{get, list, list_lease_expired, next_due_at, next_lease_exp
 /// WHERE, which SQLite matches term by term. An OR, not an IN list: see migration 7.
 macro_rules! unfinished {
     () => {
-        "(state = 'scheduled' OR state = 'available' OR state = 'running' \
-         OR state = 'retryable')"
+        "(state = 0 /*scheduled*/ OR state = 1 /*available*/ OR state = 2 /*running*/ \
+         OR state = 3 /*retryable*/)"
     };
 }
 pub(crate) use unfinished;

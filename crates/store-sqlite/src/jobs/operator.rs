@@ -5,7 +5,7 @@ use buzzer_types::{Job, JobId, JobState};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{completed, ordering, rows};
-use crate::{error::Error, row};
+use crate::{error::Error, row, state::Stored};
 
 struct Current {
     state: JobState,
@@ -17,14 +17,14 @@ fn current(conn: &Connection, id: JobId) -> Result<Current, Error> {
     let found = conn
         .prepare_cached("SELECT state, queue, ordering_key FROM jobs WHERE id = ?1")?
         .query_row([id.0], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get::<_, Stored>(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
     let Some((state, queue, ordering_key)) = found else {
         return Err(StoreError::NotFound.into());
     };
     Ok(Current {
-        state: state.parse().map_err(StoreError::backend)?,
+        state: state.0,
         queue,
         ordering_key,
     })
@@ -42,7 +42,7 @@ pub(crate) fn cancel(conn: &Connection, now: i64, id: JobId) -> Result<Job, Erro
         return Ok(rows::by_id(conn, id, row::job_without_lease)?);
     }
     conn.prepare_cached(
-        "UPDATE jobs SET state = 'cancelled', finished_at = ?2, lease_token = NULL, \
+        "UPDATE jobs SET state = 6 /*cancelled*/, finished_at = ?2, lease_token = NULL, \
          lease_expires_at = NULL WHERE id = ?1",
     )?
     .execute(params![id.0, now])?;
@@ -73,7 +73,7 @@ fn revive(conn: &Connection, now: i64, id: JobId, job: &Current) -> rusqlite::Re
         None => false,
     };
     conn.prepare_cached(
-        "UPDATE jobs SET state = 'available', scheduled_at = ?2, finished_at = NULL, \
+        "UPDATE jobs SET state = 1 /*available*/, scheduled_at = ?2, finished_at = NULL, \
          cancel_requested = 0, lease_token = NULL, lease_expires_at = NULL, blocked = ?3 \
          WHERE id = ?1",
     )?
@@ -106,7 +106,7 @@ pub(crate) fn delete(conn: &Connection, id: JobId) -> Result<Job, Error> {
 /// A queue's dead jobs, oldest first: `jobs_resting` ends in the rowid, so this is an index
 /// walk.
 pub(super) const DEAD_OF_QUEUE: &str = "SELECT id FROM job_rows \
-    WHERE queue = ?1 AND state = 'dead' \
+    WHERE queue = ?1 AND state = 5 /*dead*/ \
     AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(job_rows.tags) WHERE value = ?2)) \
     AND (?3 IS NULL OR id IN (SELECT value FROM json_each(?3))) \
     ORDER BY id LIMIT ?4";

@@ -9,20 +9,21 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::V
 use crate::{
     error::Error,
     row::{self, job_columns},
+    state::Stored,
 };
 
 pub(super) const LEASE_EXPIRED: &str = concat!(
     "SELECT ",
     job_columns!(),
-    " FROM job_rows WHERE state = 'running' AND lease_expires_at <= ?1 \
+    " FROM job_rows WHERE state = 2 /*running*/ AND lease_expires_at <= ?1 \
      ORDER BY lease_expires_at LIMIT ?2"
 );
 
 pub(super) const NEXT_LEASE_EXPIRY: &str =
-    "SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'running'";
+    "SELECT MIN(lease_expires_at) FROM jobs WHERE state = 2 /*running*/";
 
 pub(super) const NEXT_DUE: &str =
-    "SELECT MIN(scheduled_at) FROM jobs WHERE state IN ('scheduled', 'retryable')";
+    "SELECT MIN(scheduled_at) FROM jobs WHERE state IN (0 /*scheduled*/, 3 /*retryable*/)";
 
 pub(crate) fn get(conn: &Connection, id: JobId) -> Result<Option<Job>, Error> {
     Ok(conn
@@ -50,7 +51,7 @@ pub(crate) fn list(conn: &Connection, params: JobList) -> Result<Vec<Job>, Error
     }
     if let Some(state) = params.state {
         sql.push_str(" AND state = ?");
-        args.push(Value::Text(state.as_str().to_owned()));
+        args.push(Value::Integer(Stored(state).code()));
     }
     if let Some(before) = params.before {
         sql.push_str(" AND id < ?");
