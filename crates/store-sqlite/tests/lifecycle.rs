@@ -117,6 +117,29 @@ async fn a_batch_with_a_bad_job_inserts_nothing() {
     assert!(s.queue_get("q").await.unwrap().is_none());
 }
 
+/// A batch this long goes in by multi-row statements, which stop at the first failing row
+/// (`OR FAIL`) and leave the earlier rows of the statement for the command's rollback to undo.
+#[tokio::test]
+async fn a_long_batch_with_a_bad_job_in_its_middle_inserts_nothing() {
+    let (_d, s) = store();
+    let mut jobs: Vec<_> = (0..100).map(|_| job("q")).collect();
+    jobs[50].max_attempts = 0;
+    let err = s.job_insert_many(jobs).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(
+        s.job_list(JobList {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert!(s.queue_get("q").await.unwrap().is_none());
+    let fine: Vec<_> = (0..100).map(|_| job("q")).collect();
+    assert_eq!(s.job_insert_many(fine).await.unwrap().len(), 100);
+}
+
 #[tokio::test]
 async fn concurrent_batches_in_one_group_fail_or_succeed_alone() {
     let (_d, s) = store();

@@ -190,9 +190,13 @@ static INSERT_CHUNK: LazyLock<String> = LazyLock::new(|| chunked(INSERT, CHUNK_C
 /// [`INSERT_BODY`] with [`CHUNK`] rows of values.
 static INSERT_BODY_CHUNK: LazyLock<String> = LazyLock::new(|| chunked(INSERT_BODY, BODY_COLUMNS));
 
+/// `OR FAIL`: a many-row statement that may abort makes SQLite copy every page it touches into
+/// a statement journal first, so that the abort could undo that statement alone. Nothing here
+/// needs that: a failure undoes the whole command (see [`insert_many`]).
 fn chunked(insert: &str, columns: usize) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
     let (head, _) = insert.split_at(insert.find("VALUES").unwrap_or(insert.len()));
+    let head = head.replacen("INSERT INTO", "INSERT OR FAIL INTO", 1);
     format!("{head}VALUES {}", vec![row; CHUNK].join(", "))
 }
 
