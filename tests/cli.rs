@@ -123,6 +123,51 @@ fn a_corrupt_database_is_refused_and_left_alone() {
     );
 }
 
+/// `buzzer migrate` on a SQLite file prints each step as it does for PostgreSQL, finds nothing
+/// to do the second time, and refuses a file a server holds.
+#[tokio::test]
+async fn migrate_a_sqlite_file_reports_each_step_and_then_finds_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let url = format!("sqlite:{}", db.display());
+    let migrate = || {
+        buzzer()
+            .args(["migrate", "--database", &url])
+            .output()
+            .unwrap()
+    };
+    let first = ok(&migrate());
+    assert!(first.contains("m.db: at version 0"), "{first}");
+    let latest: u32 = first
+        .split("this build writes version ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no version in {first}"));
+    assert!(first.contains("applying 0001_init …"), "{first}");
+    assert!(
+        first.contains("applied  0009_state_as_integer in "),
+        "{first}"
+    );
+    assert!(
+        first.contains(&format!("migrated from version 0 to {latest}")),
+        "{first}"
+    );
+    let again = ok(&migrate());
+    assert!(
+        again.contains(&format!("is up to date (version {latest})")),
+        "{again}"
+    );
+    assert!(!again.contains("applying"), "{again}");
+
+    let server = Server::start(&db);
+    let held = migrate();
+    assert_eq!(held.status.code(), Some(1), "{}", stdout(&held));
+    assert!(last_line(&held).contains("in use"), "{}", stderr(&held));
+    let id = enqueue(&http(None), &server.url, "q", json!({"payload": {}})).await;
+    assert!(!id.is_empty());
+}
+
 #[tokio::test]
 async fn a_second_server_on_the_same_database_fails() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,9 +3,12 @@
 //! `serve` migrates at start too; this command lets an operator do it ahead of a rolling
 //! deploy, watch it, and start servers that find nothing left to do.
 
+use std::path::PathBuf;
+
+use buzzer_store_sqlite::{MigrateProgress, SqliteStore};
 use clap::Args;
 
-use crate::database_url::DatabaseUrl;
+use crate::{database_url::DatabaseUrl, serve::store_message};
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -23,6 +26,44 @@ pub struct MigrateArgs {
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     match args.database {
         DatabaseUrl::Postgres(url) => crate::postgres::migrate(&url).await,
-        DatabaseUrl::Sqlite(path) => crate::serve::migrate_sqlite(&path).await,
+        DatabaseUrl::Sqlite(path) => migrate_sqlite(path).await,
+    }
+}
+
+/// The same steps and lines as PostgreSQL's (`crate::postgres::migrate`), for one file.
+async fn migrate_sqlite(path: PathBuf) -> anyhow::Result<()> {
+    let shown = crate::serve::shown(&path);
+    let named = shown.clone();
+    let (from, to) = tokio::task::spawn_blocking(move || {
+        SqliteStore::migrate(&path, |step| {
+            let line = match step {
+                MigrateProgress::Found { version, latest } => format!(
+                    "SQLite database {named}: at version {version}, this build writes version \
+                     {latest}"
+                ),
+                MigrateProgress::Applying { version, name } => {
+                    format!("applying {version:04}_{name} …")
+                }
+                MigrateProgress::Applied {
+                    version,
+                    name,
+                    took,
+                } => format!("applied  {version:04}_{name} in {} ms", took.as_millis()),
+            };
+            // Progress is best effort: a closed stdout must not fail the migration.
+            let _ = crate::output::print(&line);
+        })
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the migration stopped: {e}"))?
+    .map_err(|e| anyhow::anyhow!(store_message(&e)))?;
+    if from == to {
+        crate::output::print(&format!(
+            "SQLite database {shown} is up to date (version {to})"
+        ))
+    } else {
+        crate::output::print(&format!(
+            "SQLite database {shown} migrated from version {from} to {to}"
+        ))
     }
 }

@@ -199,27 +199,11 @@ fn open_store(path: &Path, mode: SyncMode) -> anyhow::Result<SqliteStore> {
 }
 
 /// The absolute path, so the message names the file even when the working directory is unclear.
-fn shown(path: &Path) -> String {
+pub(crate) fn shown(path: &Path) -> String {
     std::path::absolute(path)
         .unwrap_or_else(|_| path.to_owned())
         .display()
         .to_string()
-}
-
-/// `buzzer migrate` for SQLite: opening applies the embedded migrations.
-pub async fn migrate_sqlite(path: &Path) -> anyhow::Result<()> {
-    let store = open_store(path, SyncMode::Full)?;
-    store.close().await.map_err(|e| {
-        anyhow::anyhow!(
-            "closing the database {}: {}",
-            shown(path),
-            store_message(&e)
-        )
-    })?;
-    crate::output::print(&format!(
-        "SQLite database {} is up to date (SQLite databases migrate when opened)",
-        shown(path)
-    ))
 }
 
 /// One line, without the "store backend error" prefix the operator cannot act on.

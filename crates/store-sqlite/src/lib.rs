@@ -57,6 +57,7 @@ use jiff::Timestamp;
 use rusqlite::Connection;
 
 pub use error::OpenError;
+pub use migrate::MigrateProgress;
 pub use options::{SqliteOptions, Synchronous};
 pub use writer::WriterStats;
 
@@ -107,6 +108,17 @@ impl SqliteStore {
     /// ```
     pub fn open(path: impl AsRef<Path>, opts: SqliteOptions) -> Result<SqliteStore, StoreError> {
         Self::open_syncing(path.as_ref(), opts, |wal| Box::new(move || wal.sync_data()))
+    }
+
+    /// Brings the schema of the database at `path` (creating it if need be) up to this
+    /// build's version and closes it, telling `progress` each step (`buzzer migrate`);
+    /// [`open`](Self::open) does the same, logging the steps. Returns the versions before and
+    /// after. Fails as `open` does, and leaves the file as it was if a migration fails.
+    pub fn migrate(
+        path: impl AsRef<Path>,
+        mut progress: impl FnMut(MigrateProgress),
+    ) -> Result<(i64, i64), StoreError> {
+        open::migrate_file(path.as_ref(), &mut progress)
     }
 
     /// `open`, with `sync` standing in for the WAL's `fdatasync` (under `Synchronous::Full`):

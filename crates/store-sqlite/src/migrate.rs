@@ -1,20 +1,52 @@
 //! Schema migrations, embedded in the binary and recorded in `PRAGMA user_version`.
 
+use std::time::{Duration, Instant};
+
 use rusqlite::{Connection, TransactionBehavior};
 
-/// Migration `n` (1-based) is `MIGRATIONS[n - 1]`. Append only: a released migration never
-/// changes, because databases out there already ran it.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_init.sql"),
-    include_str!("../migrations/0002_topics_and_schedules.sql"),
-    include_str!("../migrations/0003_topic_events.sql"),
-    include_str!("../migrations/0004_job_traceparent.sql"),
-    include_str!("../migrations/0005_counts_off_the_hot_path.sql"),
-    include_str!("../migrations/0006_job_bodies.sql"),
-    include_str!("../migrations/0007_state_checks_without_in_lists.sql"),
-    include_str!("../migrations/0008_completed_counts.sql"),
-    include_str!("../migrations/0009_state_as_integer.sql"),
+/// One embedded migration: `migrations/{version:04}_{name}.sql`.
+macro_rules! migration {
+    ($file:literal, $name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../migrations/", $file, "_", $name, ".sql")),
+        )
+    };
+}
+
+/// Migration `n` (1-based) is `MIGRATIONS[n - 1]`, by name and SQL. Append only: a released
+/// migration never changes, because databases out there already ran it.
+const MIGRATIONS: &[(&str, &str)] = &[
+    migration!("0001", "init"),
+    migration!("0002", "topics_and_schedules"),
+    migration!("0003", "topic_events"),
+    migration!("0004", "job_traceparent"),
+    migration!("0005", "counts_off_the_hot_path"),
+    migration!("0006", "job_bodies"),
+    migration!("0007", "state_checks_without_in_lists"),
+    migration!("0008", "completed_counts"),
+    migration!("0009", "state_as_integer"),
 ];
+
+/// A step of a migration run, for whoever watches it (`buzzer migrate` prints each one, the
+/// store's open logs them). A migration that rebuilds `jobs` takes seconds on a million jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrateProgress {
+    /// The file's schema was found at `version` (0: a new file); this build writes `latest`.
+    Found {
+        version: i64,
+        latest: i64,
+    },
+    Applying {
+        version: i64,
+        name: &'static str,
+    },
+    Applied {
+        version: i64,
+        name: &'static str,
+        took: Duration,
+    },
+}
 
 /// `PRAGMA application_id` of a Buzzer database: "BUZZ" (set by migration 1).
 pub(crate) const APPLICATION_ID: i64 = 0x4255_5A5A;
@@ -25,9 +57,16 @@ pub(crate) fn latest() -> i64 {
 }
 
 /// Brings the schema up to [`latest`] in one transaction, so a failed upgrade leaves the
-/// database as it was. Returns the version found, for the log.
-pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, String> {
+/// database as it was, telling `progress` each step. Returns the version found.
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    progress: &mut dyn FnMut(MigrateProgress),
+) -> Result<i64, String> {
     let found = user_version(conn).map_err(|e| format!("cannot read the schema version: {e}"))?;
+    progress(MigrateProgress::Found {
+        version: found,
+        latest: latest(),
+    });
     if found > latest() {
         return Err(format!(
             "its schema version {found} is newer than this build of Buzzer understands \
@@ -41,12 +80,19 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, String> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| format!("cannot start the migration: {e}"))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, &(name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = i as i64 + 1;
+        progress(MigrateProgress::Applying { version, name });
+        let started = Instant::now();
         tx.execute_batch(sql)
             .map_err(|e| format!("migration {version} failed: {e}"))?;
         tx.pragma_update(None, "user_version", version)
             .map_err(|e| format!("cannot record schema version {version}: {e}"))?;
+        progress(MigrateProgress::Applied {
+            version,
+            name,
+            took: started.elapsed(),
+        });
     }
     tx.commit()
         .map_err(|e| format!("cannot commit the migration: {e}"))?;
@@ -64,13 +110,13 @@ mod tests {
     #[test]
     fn migrates_a_fresh_database_once() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        assert_eq!(migrate(&mut conn, &mut |_| {}).unwrap(), 0);
         assert_eq!(user_version(&conn).unwrap(), latest());
         let app: i64 = conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
             .unwrap();
         assert_eq!(app, APPLICATION_ID);
-        assert_eq!(migrate(&mut conn).unwrap(), latest());
+        assert_eq!(migrate(&mut conn, &mut |_| {}).unwrap(), latest());
     }
 
     /// Migration 6 moves every job's body out of its hot row: nothing a job carried may be
@@ -78,7 +124,7 @@ mod tests {
     #[test]
     fn job_bodies_keep_what_each_job_carried() {
         let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..5] {
+        for (_, sql) in &MIGRATIONS[..5] {
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", 5).unwrap();
@@ -92,7 +138,7 @@ mod tests {
              NULL, NULL, NULL)",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, &mut |_| {}).unwrap();
         let row: (String, i64, i64, f64, i64, i64, String, String, String, String, String) = conn
             .query_row(
                 "SELECT payload, priority, max_attempts, backoff_factor, timeout_ms, created_at, \
@@ -143,7 +189,7 @@ mod tests {
     #[test]
     fn rebuilding_jobs_keeps_rows_ids_and_the_counter() {
         let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..6] {
+        for (_, sql) in &MIGRATIONS[..6] {
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", 6).unwrap();
@@ -168,7 +214,7 @@ mod tests {
                 .unwrap()
         };
         let mut before = rows(&conn);
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, &mut |_| {}).unwrap();
         for (row, code) in before.iter_mut().zip([2, 1]) {
             row[2] = rusqlite::types::Value::Integer(code);
         }
@@ -222,7 +268,7 @@ mod tests {
     #[test]
     fn completed_counts_start_from_the_jobs_there() {
         let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..7] {
+        for (_, sql) in &MIGRATIONS[..7] {
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", 7).unwrap();
@@ -233,7 +279,7 @@ mod tests {
                     ('s', 'available', 0, 1, NULL);",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, &mut |_| {}).unwrap();
         let counts: Vec<(String, i64)> = conn
             .prepare("SELECT queue, n FROM queue_completed ORDER BY queue")
             .unwrap()
@@ -245,11 +291,52 @@ mod tests {
     }
 
     #[test]
+    fn each_step_is_reported_in_order_and_nothing_when_up_to_date() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let mut steps = Vec::new();
+        migrate(&mut conn, &mut |step| steps.push(step)).unwrap();
+        assert_eq!(
+            steps[0],
+            MigrateProgress::Found {
+                version: 0,
+                latest: latest()
+            }
+        );
+        let applied: Vec<(i64, &str)> = steps[1..]
+            .chunks(2)
+            .map(|pair| match pair {
+                [
+                    MigrateProgress::Applying { version, name },
+                    MigrateProgress::Applied {
+                        version: v,
+                        name: n,
+                        ..
+                    },
+                ] if version == v && name == n => (*version, *name),
+                other => panic!("not an applying/applied pair: {other:?}"),
+            })
+            .collect();
+        assert_eq!(applied.len() as i64, latest());
+        assert_eq!(applied[0], (1, "init"));
+        assert_eq!(applied[8], (9, "state_as_integer"));
+
+        let mut again = Vec::new();
+        migrate(&mut conn, &mut |step| again.push(step)).unwrap();
+        assert_eq!(
+            again,
+            [MigrateProgress::Found {
+                version: latest(),
+                latest: latest()
+            }]
+        );
+    }
+
+    #[test]
     fn refuses_a_newer_schema() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", latest() + 1)
             .unwrap();
-        let err = migrate(&mut conn).unwrap_err();
+        let err = migrate(&mut conn, &mut |_| {}).unwrap_err();
         assert!(err.contains("newer"), "{err}");
     }
 }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, config::DbConfig};
 use crate::{
     SqliteOptions,
     error::OpenError,
-    migrate::{self, APPLICATION_ID},
+    migrate::{self, APPLICATION_ID, MigrateProgress},
 };
 
 /// How long a statement waits for a lock held by another connection of ours (a checkpoint, a
@@ -46,14 +46,7 @@ pub(crate) fn lock_path(db: &Path) -> PathBuf {
 
 pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened, StoreError> {
     let fail = |cause: String| OpenError::new(path, cause).into_store();
-    let lock = lock(path)?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut writer = Connection::open_with_flags(path, flags).map_err(|e| fail(e.to_string()))?;
-    check(&writer, path, opts).map_err(OpenError::into_store)?;
-    configure_writer(&writer).map_err(|e| fail(e.to_string()))?;
-    migrate::migrate(&mut writer).map_err(fail)?;
+    let (lock, writer, _) = open_writer(path, opts, &mut log_migration)?;
     let readers = (0..opts.read_connections.max(1))
         .map(|_| open_reader(path))
         .collect::<Result<Vec<_>, _>>()
@@ -68,6 +61,67 @@ pub(crate) fn open(path: &Path, opts: &SqliteOptions) -> Result<Opened, StoreErr
         lock,
         wal,
     })
+}
+
+/// Locks the file, opens the writer's connection, checks and configures it and brings the
+/// schema up to date; also the schema version it found.
+fn open_writer(
+    path: &Path,
+    opts: &SqliteOptions,
+    progress: &mut dyn FnMut(MigrateProgress),
+) -> Result<(File, Connection, i64), StoreError> {
+    let fail = |cause: String| OpenError::new(path, cause).into_store();
+    let lock = lock(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut writer = Connection::open_with_flags(path, flags).map_err(|e| fail(e.to_string()))?;
+    check(&writer, path, opts).map_err(OpenError::into_store)?;
+    configure_writer(&writer).map_err(|e| fail(e.to_string()))?;
+    let found = migrate::migrate(&mut writer, progress).map_err(fail)?;
+    Ok((lock, writer, found))
+}
+
+/// What a store's open says of its migrations: nothing when there was nothing to do.
+fn log_migration(step: MigrateProgress) {
+    match step {
+        MigrateProgress::Found { version, latest } if version < latest => {
+            tracing::info!(from = version, to = latest, "migrating the SQLite schema");
+        }
+        MigrateProgress::Found { .. } | MigrateProgress::Applying { .. } => {}
+        MigrateProgress::Applied {
+            version,
+            name,
+            took,
+        } => tracing::info!(
+            version,
+            name,
+            took_ms = took.as_millis(),
+            "applied a migration"
+        ),
+    }
+}
+
+/// Opens the file only to bring its schema up to date, telling `progress` each step, and
+/// closes it; the versions before and after.
+///
+/// The writer's connection commits without a sync (a store's sync thread covers that), so the
+/// migration is checkpointed into the database file, which syncs it, before this returns.
+pub(crate) fn migrate_file(
+    path: &Path,
+    progress: &mut dyn FnMut(MigrateProgress),
+) -> Result<(i64, i64), StoreError> {
+    let (_lock, writer, found) = open_writer(path, &SqliteOptions::default(), progress)?;
+    let fail = |cause: String| OpenError::new(path, cause).into_store();
+    let busy: bool = writer
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(|e| fail(format!("cannot checkpoint the migration: {e}")))?;
+    if busy {
+        return Err(fail(
+            "cannot checkpoint the migration: the database is busy".into(),
+        ));
+    }
+    Ok((found, migrate::latest()))
 }
 
 /// The WAL file, which exists by now: SQLite opens it, creating it if need be, at the first

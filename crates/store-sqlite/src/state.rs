@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn the_codes_are_the_migrations_job_states() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::migrate::migrate(&mut conn).unwrap();
+        crate::migrate::migrate(&mut conn, &mut |_| {}).unwrap();
         let rows: Vec<(i64, String)> = conn
             .prepare("SELECT code, name FROM job_states ORDER BY code")
             .unwrap()

@@ -11,7 +11,7 @@ use crate::queues;
 
 fn migrated() -> Connection {
     let mut conn = Connection::open_in_memory().unwrap();
-    crate::migrate::migrate(&mut conn).unwrap();
+    crate::migrate::migrate(&mut conn, &mut |_| {}).unwrap();
     conn
 }
 
