@@ -3,12 +3,15 @@
 //! `serve` migrates at start too; this command lets an operator do it ahead of a rolling
 //! deploy, watch it, and start servers that find nothing left to do.
 
-use std::path::PathBuf;
+use std::{fmt::Display, path::PathBuf, time::Duration};
 
 use buzzer_store_sqlite::{MigrateProgress, SqliteStore};
 use clap::Args;
 
-use crate::{database_url::DatabaseUrl, serve::store_message};
+use crate::{
+    database_url::DatabaseUrl,
+    serve::{check_directory, open_error},
+};
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -30,8 +33,20 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The same steps and lines as PostgreSQL's (`crate::postgres::migrate`), for one file.
+/// "applying 0009_state_as_integer …", for both stores.
+pub(crate) fn applying(version: impl Display, name: &str) -> String {
+    format!("applying {version:0>4}_{name} …")
+}
+
+/// "applied  0009_state_as_integer in 2367 ms", for both stores.
+pub(crate) fn applied(version: impl Display, name: &str, took: Duration) -> String {
+    format!("applied  {version:0>4}_{name} in {} ms", took.as_millis())
+}
+
+/// The same steps and lines as PostgreSQL's (`crate::postgres::migrate`), for one file; all
+/// of its migrations commit together, before the last line.
 async fn migrate_sqlite(path: PathBuf) -> anyhow::Result<()> {
+    check_directory(&path)?;
     let shown = crate::serve::shown(&path);
     let named = shown.clone();
     let (from, to) = tokio::task::spawn_blocking(move || {
@@ -41,22 +56,20 @@ async fn migrate_sqlite(path: PathBuf) -> anyhow::Result<()> {
                     "SQLite database {named}: at version {version}, this build writes version \
                      {latest}"
                 ),
-                MigrateProgress::Applying { version, name } => {
-                    format!("applying {version:04}_{name} …")
-                }
+                MigrateProgress::Applying { version, name } => applying(version, name),
                 MigrateProgress::Applied {
                     version,
                     name,
                     took,
-                } => format!("applied  {version:04}_{name} in {} ms", took.as_millis()),
+                } => applied(version, name, took),
             };
             // Progress is best effort: a closed stdout must not fail the migration.
             let _ = crate::output::print(&line);
         })
+        .map_err(|e| open_error(&path, &e))
     })
     .await
-    .map_err(|e| anyhow::anyhow!("the migration stopped: {e}"))?
-    .map_err(|e| anyhow::anyhow!(store_message(&e)))?;
+    .map_err(|e| anyhow::anyhow!("the migration stopped: {e}"))??;
     if from == to {
         crate::output::print(&format!(
             "SQLite database {shown} is up to date (version {to})"

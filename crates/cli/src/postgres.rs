@@ -30,15 +30,8 @@ pub async fn migrate(url: &str) -> anyhow::Result<()> {
             MigrateProgress::Found { schema, version } => {
                 format!("schema {schema}: at version {version}, this build writes version {latest}")
             }
-            MigrateProgress::Applying(m) => format!("applying {:04}_{} …", m.version, m.name),
-            MigrateProgress::Applied(m, took) => {
-                format!(
-                    "applied  {:04}_{} in {} ms",
-                    m.version,
-                    m.name,
-                    took.as_millis()
-                )
-            }
+            MigrateProgress::Applying(m) => crate::migrate::applying(m.version, m.name),
+            MigrateProgress::Applied(m, took) => crate::migrate::applied(m.version, m.name, took),
         };
         // Progress is best effort: a closed stdout must not fail the migration.
         let _ = crate::output::print(&line);

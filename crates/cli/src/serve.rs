@@ -172,6 +172,18 @@ async fn serve(
 }
 
 fn open_store(path: &Path, mode: SyncMode) -> anyhow::Result<SqliteStore> {
+    check_directory(path)?;
+    let options = SqliteOptions {
+        synchronous: mode.into(),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(path, options).map_err(|e| open_error(path, &e))?;
+    tracing::info!(path = %shown(path), synchronous = ?mode, "database open");
+    Ok(store)
+}
+
+/// SQLite would create the file but not its directory: say which one is missing.
+pub(crate) fn check_directory(path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
@@ -181,21 +193,18 @@ fn open_store(path: &Path, mode: SyncMode) -> anyhow::Result<SqliteStore> {
             dir.display()
         );
     }
-    let options = SqliteOptions {
-        synchronous: mode.into(),
-        ..SqliteOptions::default()
-    };
-    let store = SqliteStore::open(path, options).map_err(|e| {
-        let message = store_message(&e);
-        // The store's open errors already name the file; don't say it twice.
-        if message.contains(&path.display().to_string()) {
-            anyhow::anyhow!(message)
-        } else {
-            anyhow::anyhow!("cannot open the database {}: {message}", shown(path))
-        }
-    })?;
-    tracing::info!(path = %shown(path), synchronous = ?mode, "database open");
-    Ok(store)
+    Ok(())
+}
+
+/// A SQLite store's open (or migration) error as one line that names the file once: the
+/// store's own messages already name it.
+pub(crate) fn open_error(path: &Path, e: &StoreError) -> anyhow::Error {
+    let message = store_message(e);
+    if message.contains(&path.display().to_string()) {
+        anyhow::anyhow!(message)
+    } else {
+        anyhow::anyhow!("cannot open the database {}: {message}", shown(path))
+    }
 }
 
 /// The absolute path, so the message names the file even when the working directory is unclear.

@@ -30,6 +30,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
 
 /// A step of a migration run, for whoever watches it (`buzzer migrate` prints each one, the
 /// store's open logs them). A migration that rebuilds `jobs` takes seconds on a million jobs.
+/// Every migration of a run is applied in one transaction: `Applied` says one has run, and
+/// the run counts once it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MigrateProgress {
     /// The file's schema was found at `version` (0: a new file); this build writes `latest`.
@@ -288,6 +290,30 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(counts, [("q".to_owned(), 2), ("r".to_owned(), 1)]);
+    }
+
+    /// A row whose state has no code (only a hand edit past the CHECK makes one) fails
+    /// migration 9 whole, rather than being dropped.
+    #[test]
+    fn a_state_without_a_code_fails_the_migration_and_keeps_the_file() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "PRAGMA ignore_check_constraints = ON; \
+             INSERT INTO jobs (queue, state, priority, scheduled_at) VALUES ('q', 'lost', 0, 1); \
+             PRAGMA ignore_check_constraints = OFF;",
+        )
+        .unwrap();
+        let err = migrate(&mut conn, &mut |_| {}).unwrap_err();
+        assert!(err.contains("migration 9 failed"), "{err}");
+        assert_eq!(user_version(&conn).unwrap(), 8);
+        let state: String = conn
+            .query_row("SELECT state FROM jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(state, "lost");
     }
 
     #[test]

@@ -115,10 +115,12 @@ pub(crate) fn migrate_file(
     let fail = |cause: String| OpenError::new(path, cause).into_store();
     let busy: bool = writer
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-        .map_err(|e| fail(format!("cannot checkpoint the migration: {e}")))?;
+        .map_err(|e| fail(format!("migrated, but cannot checkpoint the result: {e}")))?;
     if busy {
         return Err(fail(
-            "cannot checkpoint the migration: the database is busy".into(),
+            "migrated, but cannot checkpoint the result: the database is busy (the next open \
+             finishes it)"
+                .into(),
         ));
     }
     Ok((found, migrate::latest()))
