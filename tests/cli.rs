@@ -124,7 +124,8 @@ fn a_corrupt_database_is_refused_and_left_alone() {
 }
 
 /// `buzzer migrate` on a SQLite file prints each step as it does for PostgreSQL, finds nothing
-/// to do the second time, and refuses a file a server holds.
+/// to do the second time, and refuses a file a server holds; `serve` logs the migrations it
+/// applies itself, and none on a file already migrated.
 #[tokio::test]
 async fn migrate_a_sqlite_file_reports_each_step_and_then_finds_nothing_to_do() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,11 +162,25 @@ async fn migrate_a_sqlite_file_reports_each_step_and_then_finds_nothing_to_do() 
     assert!(!again.contains("applying"), "{again}");
 
     let server = Server::start(&db);
+    assert!(
+        !server.log().contains("applied a migration"),
+        "nothing left to migrate: {}",
+        server.log()
+    );
     let held = migrate();
     assert_eq!(held.status.code(), Some(1), "{}", stdout(&held));
     assert!(last_line(&held).contains("in use"), "{}", stderr(&held));
     let id = enqueue(&http(None), &server.url, "q", json!({"payload": {}})).await;
     assert!(!id.is_empty());
+
+    // A server opening a new file migrates it itself, and logs each migration it applies.
+    let fresh = Server::start(&dir.path().join("fresh.db"));
+    let log = fresh.log();
+    assert!(log.contains("migrating the SQLite schema"), "{log}");
+    assert!(
+        log.contains("applied a migration") && log.contains("state_as_integer"),
+        "{log}"
+    );
 }
 
 #[tokio::test]

@@ -109,6 +109,17 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
 
+    /// A database as a build that stopped at migration `version` left it.
+    fn at_version(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for (_, sql) in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn
+    }
+
     #[test]
     fn migrates_a_fresh_database_once() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -125,11 +136,7 @@ mod tests {
     /// lost, and deleting a job must take its body with it.
     #[test]
     fn job_bodies_keep_what_each_job_carried() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (_, sql) in &MIGRATIONS[..5] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 5).unwrap();
+        let mut conn = at_version(5);
         conn.execute_batch(
             "INSERT INTO jobs (queue, state, payload, priority, attempt, max_attempts, \
              backoff_initial_ms, backoff_max_ms, backoff_factor, timeout_ms, created_at, \
@@ -190,11 +197,7 @@ mod tests {
     /// Migration 9 stores each state as its code.
     #[test]
     fn rebuilding_jobs_keeps_rows_ids_and_the_counter() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (_, sql) in &MIGRATIONS[..6] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 6).unwrap();
+        let mut conn = at_version(6);
         conn.execute_batch(
             "INSERT INTO jobs (queue, state, priority, attempt, scheduled_at, started_at, \
              idempotency_key, ordering_key, blocked, worker_id, lease_token, lease_expires_at) \
@@ -269,11 +272,7 @@ mod tests {
     /// on the writes keep the count.
     #[test]
     fn completed_counts_start_from_the_jobs_there() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (_, sql) in &MIGRATIONS[..7] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 7).unwrap();
+        let mut conn = at_version(7);
         conn.execute_batch(
             "INSERT INTO jobs (queue, state, priority, scheduled_at, finished_at) \
              VALUES ('q', 'completed', 0, 1, 2), ('q', 'completed', 0, 1, 2), \
@@ -296,11 +295,7 @@ mod tests {
     /// migration 9 whole, rather than being dropped.
     #[test]
     fn a_state_without_a_code_fails_the_migration_and_keeps_the_file() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (_, sql) in &MIGRATIONS[..8] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 8).unwrap();
+        let mut conn = at_version(8);
         conn.execute_batch(
             "PRAGMA ignore_check_constraints = ON; \
              INSERT INTO jobs (queue, state, priority, scheduled_at) VALUES ('q', 'lost', 0, 1); \

@@ -95,49 +95,31 @@ async fn idempotency_keys_hold_per_queue_and_within_one_batch() {
     );
 }
 
+/// A short batch goes in row by row; a long one by multi-row statements, which stop at the
+/// first failing row (`OR FAIL`) and leave the earlier rows of the statement for the command's
+/// rollback to undo. Either way nothing of the batch is left.
 #[tokio::test]
 async fn a_batch_with_a_bad_job_inserts_nothing() {
-    let (_d, s) = store();
-    let mut bad = job("q");
-    bad.max_attempts = 0; // the schema's CHECK refuses it
-    let err = s
-        .job_insert_many(vec![job("q"), job("q"), bad])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
-    assert!(
-        s.job_list(JobList {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .is_empty()
-    );
-    assert!(s.queue_get("q").await.unwrap().is_none());
-}
-
-/// A batch this long goes in by multi-row statements, which stop at the first failing row
-/// (`OR FAIL`) and leave the earlier rows of the statement for the command's rollback to undo.
-#[tokio::test]
-async fn a_long_batch_with_a_bad_job_in_its_middle_inserts_nothing() {
-    let (_d, s) = store();
-    let mut jobs: Vec<_> = (0..100).map(|_| job("q")).collect();
-    jobs[50].max_attempts = 0;
-    let err = s.job_insert_many(jobs).await.unwrap_err();
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
-    assert!(
-        s.job_list(JobList {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .is_empty()
-    );
-    assert!(s.queue_get("q").await.unwrap().is_none());
-    let fine: Vec<_> = (0..100).map(|_| job("q")).collect();
-    assert_eq!(s.job_insert_many(fine).await.unwrap().len(), 100);
+    for (len, bad_at) in [(3, 2), (100, 50)] {
+        let (_d, s) = store();
+        let mut jobs: Vec<_> = (0..len).map(|_| job("q")).collect();
+        jobs[bad_at].max_attempts = 0; // the schema's CHECK refuses it
+        let err = s.job_insert_many(jobs).await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{len}: {err:?}");
+        assert!(
+            s.job_list(JobList {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty(),
+            "{len}"
+        );
+        assert!(s.queue_get("q").await.unwrap().is_none(), "{len}");
+        let fine: Vec<_> = (0..len).map(|_| job("q")).collect();
+        assert_eq!(s.job_insert_many(fine).await.unwrap().len(), len);
+    }
 }
 
 #[tokio::test]
