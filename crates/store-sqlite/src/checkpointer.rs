@@ -13,9 +13,11 @@
 //!
 //! The WAL starts over from its beginning only when a write transaction begins with every
 //! frame already copied, which a checkpoint running beside a steady stream of commits seldom
-//! leaves behind it. So the writer still checkpoints by itself once the WAL reaches
-//! [`BACKSTOP_PAGES`] (by then nearly all of it is copied, and its next transaction starts the
-//! WAL over), and also if the thread has stopped.
+//! leaves behind it. So once the WAL reaches [`BACKSTOP_PAGES`] the writer copies the rest
+//! itself, and its next transaction starts the WAL over. It waits for the thread to leave
+//! that rest small first (see [`Nudge::committed`]): copying a whole thread's worth of pages
+//! on the writer held a W1 drain up for 6-20 ms at a time. It also checkpoints by itself if
+//! the thread has stopped.
 //!
 //! A checkpoint syncs the WAL before it copies any of it (the connection runs at `NORMAL`, as
 //! the writer's does), so no frame reaches the database file before it is durable in the WAL:
@@ -27,7 +29,7 @@ use std::{
     os::raw::c_int,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
         mpsc::{self, SyncSender, TrySendError},
     },
     thread::JoinHandle,
@@ -43,10 +45,19 @@ const CHECKPOINT_PAGES: i64 = 1_000;
 /// hundreds, a hybrid call's commits about five.
 const LARGE_COMMIT_PAGES: i64 = 20;
 
-/// The WAL size, in pages, at which the writer checkpoints by itself (16 MiB at 4 KiB). At
+/// The WAL size, in pages, from which the writer makes it start over (16 MiB at 4 KiB). At
 /// 64 MiB the drain measured slower (63,900 against 69,200 jobs/s, 6 pairs): until it first
 /// starts over the WAL grows, and each sync then also commits the file's new size.
 const BACKSTOP_PAGES: i64 = 4_096;
+
+/// Past the backstop, the most pages the thread may leave uncopied for the writer to copy
+/// itself. Each of the thread's passes copies what was committed during the one before, so
+/// a few passes bring the rest down to what commits in one pass's two syncs.
+const BACKSTOP_REST: i64 = 128;
+
+/// The WAL size at which the writer copies the rest itself however large it is: the thread
+/// cannot keep up, or a reader holds the WAL back.
+const BACKSTOP_LIMIT: i64 = 4 * BACKSTOP_PAGES;
 
 /// The checkpoint thread. Dropping it stops the thread and waits for it.
 #[derive(Debug)]
@@ -60,6 +71,8 @@ pub(crate) struct Checkpointer {
 #[derive(Debug)]
 pub(crate) struct Nudge {
     nudge: SyncSender<()>,
+    /// The WAL's pages the last checkpoint left copied, by the thread or the writer.
+    copied: Arc<AtomicI64>,
     /// The WAL's size at the last nudge; 0 after it started over.
     nudged_at: i64,
     /// Commits since then, this one included.
@@ -73,17 +86,21 @@ impl Checkpointer {
         let (nudge, nudged) = mpsc::sync_channel(1);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
+        let copied = Arc::new(AtomicI64::new(0));
+        let thread_copied = Arc::clone(&copied);
         let thread = std::thread::Builder::new()
             .name("buzzer-sqlite-checkpoint".into())
             .spawn(move || {
                 while nudged.recv().is_ok() && !stopping.load(Ordering::Acquire) {
-                    if let Err(e) = checkpoint(&conn) {
-                        tracing::warn!(error = %e, "a background checkpoint of the SQLite WAL failed; the writer checkpoints by itself once the WAL is large");
+                    match checkpoint(&conn) {
+                        Ok(pages) => thread_copied.store(pages, Ordering::Release),
+                        Err(e) => tracing::warn!(error = %e, "a background checkpoint of the SQLite WAL failed; the writer checkpoints by itself once the WAL is large"),
                     }
                 }
             })?;
         let writer_side = Nudge {
             nudge: nudge.clone(),
+            copied,
             nudged_at: 0,
             commits: 0,
         };
@@ -135,8 +152,8 @@ impl Nudge {
 
     /// After a commit on the installed connection, every [`CHECKPOINT_PAGES`] of WAL: wakes
     /// the checkpoint thread if large commits filled them, and otherwise checkpoints on `conn`
-    /// itself, as SQLite would have. So does it at [`BACKSTOP_PAGES`], or when the thread is
-    /// gone.
+    /// itself, as SQLite would have; so does it when the thread is gone. Past
+    /// [`BACKSTOP_PAGES`] see [`Nudge::backstop`].
     ///
     /// Large commits are a drain's or a burst's, whose pace is the writer's. Small ones are
     /// lone calls', whose pace is their round trips: a checkpoint between them delays few,
@@ -149,9 +166,16 @@ impl Nudge {
         self.commits += 1;
         let pages = WAL_PAGES.with(Cell::get);
         if pages < self.nudged_at {
-            // The WAL started over: its pages are this commit's alone.
+            // The WAL started over: its pages are this commit's alone. A pass of the thread
+            // that ends after this may store its count from the old WAL; the worst that does
+            // is one large copy on the writer, as before the rest was watched.
             self.nudged_at = 0;
             self.commits = 1;
+            self.copied.store(0, Ordering::Release);
+        }
+        if pages >= BACKSTOP_PAGES {
+            self.backstop(conn, pages);
+            return;
         }
         if pages - self.nudged_at < CHECKPOINT_PAGES {
             return;
@@ -159,17 +183,46 @@ impl Nudge {
         let large = (pages - self.nudged_at) / self.commits >= LARGE_COMMIT_PAGES;
         self.nudged_at = pages;
         self.commits = 0;
-        let handed_over = large
-            && pages < BACKSTOP_PAGES
-            && !matches!(self.nudge.try_send(()), Err(TrySendError::Disconnected(())));
-        if !handed_over && let Err(e) = checkpoint(conn) {
-            tracing::warn!(error = %e, "checkpointing the SQLite WAL failed");
+        if !(large && self.hand_over()) {
+            self.checkpoint(conn);
+        }
+    }
+
+    /// With the WAL at the backstop: copies the rest on `conn` if the thread has left little
+    /// (or the WAL has reached [`BACKSTOP_LIMIT`], or the thread is gone), and otherwise keeps
+    /// the thread copying, one pass after another, until it has.
+    fn backstop(&mut self, conn: &Connection, pages: i64) {
+        let rest = pages - self.copied.load(Ordering::Acquire);
+        if rest > BACKSTOP_REST && pages < BACKSTOP_LIMIT && self.hand_over() {
+            return;
+        }
+        // The WAL starts over at the next transaction unless a reader still reads from it; then
+        // each copy would cost its two syncs for a few pages.
+        if pages - self.nudged_at < BACKSTOP_REST {
+            return;
+        }
+        self.nudged_at = pages;
+        self.commits = 0;
+        self.checkpoint(conn);
+    }
+
+    /// Wakes the thread (a nudge already waiting does as well); `false` if it is gone.
+    fn hand_over(&self) -> bool {
+        !matches!(self.nudge.try_send(()), Err(TrySendError::Disconnected(())))
+    }
+
+    fn checkpoint(&self, conn: &Connection) {
+        match checkpoint(conn) {
+            Ok(pages) => self.copied.store(pages, Ordering::Release),
+            Err(e) => tracing::warn!(error = %e, "checkpointing the SQLite WAL failed"),
         }
     }
 }
 
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+/// Copies what it can of the WAL into the database file; returns how many of the WAL's pages
+/// are copied now.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(2))
 }
 
 #[cfg(test)]

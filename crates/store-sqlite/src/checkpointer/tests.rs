@@ -58,6 +58,7 @@ fn idle_nudge(writer: &Connection) -> (Nudge, Receiver<()>) {
     let (tx, rx) = mpsc::sync_channel(1);
     let nudge = Nudge {
         nudge: tx,
+        copied: Arc::new(AtomicI64::new(0)),
         nudged_at: 0,
         commits: 0,
     };
@@ -98,6 +99,13 @@ fn the_thread_copies_the_wal_when_nudged() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    while nudge.copied.load(Ordering::Acquire) < wal_pages() {
+        assert!(
+            Instant::now() < deadline,
+            "the thread did not report what it copied"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -112,14 +120,81 @@ fn after_small_commits_the_writer_checkpoints_by_itself() {
     assert!(f.main_file_len() >= 2_000_000);
 }
 
+/// About 5,000 pages in one commit: past the backstop.
+const PAST_BACKSTOP: usize = 20_000_000;
+
+/// The WAL's size in pages after the last commit on this thread.
+fn wal_pages() -> i64 {
+    WAL_PAGES.with(Cell::get)
+}
+
 #[test]
-fn at_the_backstop_the_writer_checkpoints_large_commits_too() {
+fn at_the_backstop_the_thread_copies_the_bulk_and_the_writer_only_the_rest() {
     let f = Fixture::new();
     let (mut nudge, nudged) = idle_nudge(&f.writer);
-    // About 5,000 pages in one commit.
-    f.commit(&mut nudge, 20_000_000);
+    let before = f.main_file_len();
+    f.commit(&mut nudge, PAST_BACKSTOP);
+    assert_eq!(nudged.try_recv(), Ok(()), "the thread was nudged");
+    assert_eq!(f.main_file_len(), before, "the writer copied nothing");
+    // Every commit keeps the thread going while the rest is large.
+    f.commit(&mut nudge, 100);
+    assert_eq!(nudged.try_recv(), Ok(()), "nudged again");
+
+    // The thread's passes leave 50 pages: the writer copies them at its next commit.
+    nudge.copied.store(wal_pages() - 50, Ordering::Release);
+    f.commit(&mut nudge, 100);
     assert!(nudged.try_recv().is_err(), "the thread was not nudged");
-    assert!(f.main_file_len() >= 20_000_000);
+    assert!(
+        f.main_file_len() >= PAST_BACKSTOP as u64,
+        "the writer copied"
+    );
+    assert_eq!(nudge.copied.load(Ordering::Acquire), wal_pages());
+    f.commit(&mut nudge, 100);
+    assert!(
+        wal_pages() < 10,
+        "the WAL started over: {} pages",
+        wal_pages()
+    );
+    assert_eq!(nudge.copied.load(Ordering::Acquire), 0);
+}
+
+#[test]
+fn at_the_backstop_limit_the_writer_copies_however_much_is_left() {
+    let f = Fixture::new();
+    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let bytes = usize::try_from(BACKSTOP_LIMIT).unwrap() * 4_096;
+    f.commit(&mut nudge, bytes);
+    assert!(nudged.try_recv().is_err(), "the thread was not nudged");
+    assert!(f.main_file_len() >= bytes as u64);
+}
+
+#[test]
+fn past_the_backstop_a_wal_held_by_a_reader_is_not_copied_at_every_commit() {
+    let f = Fixture::new();
+    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    f.commit(&mut nudge, PAST_BACKSTOP);
+    // A reader in a read transaction keeps the WAL from starting over.
+    let reader = wal_connection(&f.path);
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    let copied = checkpoint(&wal_connection(&f.path)).unwrap();
+    nudge.copied.store(copied, Ordering::Release);
+    while nudged.try_recv().is_ok() {}
+    f.commit(&mut nudge, 100);
+    let copied_at = nudge.nudged_at;
+    assert_eq!(copied_at, wal_pages(), "the writer copied the rest");
+
+    // Commits the reader keeps in the WAL: no copy on the writer for each, and once they are
+    // more than the rest, the thread's passes are asked for again.
+    while wal_pages() - copied_at <= BACKSTOP_REST {
+        f.commit(&mut nudge, 4_000);
+        assert_eq!(nudge.nudged_at, copied_at, "no copy on the writer");
+    }
+    assert_eq!(nudged.try_recv(), Ok(()), "the thread was nudged");
+    assert!(wal_pages() > copied_at, "the WAL did not start over");
+    reader.execute_batch("COMMIT").unwrap();
 }
 
 #[test]
