@@ -212,9 +212,8 @@ async fn settle_postgres(url: &str) {
     }
 }
 
-/// Jobs per batch enqueue, and batches in flight at once (so group commit has company).
+/// Jobs per batch enqueue.
 const BATCH: u64 = 1_000;
-const IN_FLIGHT: usize = 4;
 
 /// Enqueues jobs `0..jobs` (W1's payload) in batches, a few in flight, moving `bar` along;
 /// `delay(i)` may schedule batch `i` for later.
@@ -240,7 +239,7 @@ pub(crate) async fn enqueue_batches(
         }
     });
     futures::stream::iter(batches)
-        .buffer_unordered(IN_FLIGHT)
+        .buffer_unordered(target.enqueue_in_flight())
         .try_collect::<()>()
         .await
 }
