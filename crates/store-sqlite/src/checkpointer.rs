@@ -15,9 +15,9 @@
 //! frame already copied, which a checkpoint running beside a steady stream of commits seldom
 //! leaves behind it. So once the WAL reaches [`BACKSTOP_PAGES`] the writer copies the rest
 //! itself, and its next transaction starts the WAL over. It waits for the thread to leave
-//! that rest small first (see [`Nudge::committed`]): copying a whole thread's worth of pages
-//! on the writer held a W1 drain up for 6-20 ms at a time. It also checkpoints by itself if
-//! the thread has stopped.
+//! that rest small first (see [`Nudge::backstop`]): copying a whole thread's worth of pages
+//! on the writer held a W1 drain up for up to 20 ms at a time. It also checkpoints by itself
+//! if the thread has stopped.
 //!
 //! A checkpoint syncs the WAL before it copies any of it (the connection runs at `NORMAL`, as
 //! the writer's does), so no frame reaches the database file before it is durable in the WAL:
@@ -56,7 +56,9 @@ const BACKSTOP_PAGES: i64 = 4_096;
 const BACKSTOP_REST: i64 = 128;
 
 /// The WAL size at which the writer copies the rest itself however large it is: the thread
-/// cannot keep up, or a reader holds the WAL back.
+/// cannot keep up, or a reader holds the WAL back. 64 MiB, the size the WAL is cut back to
+/// when it starts over (`journal_size_limit`), so a WAL the thread cannot keep small still
+/// starts over at a size it has had before.
 const BACKSTOP_LIMIT: i64 = 4 * BACKSTOP_PAGES;
 
 /// The checkpoint thread. Dropping it stops the thread and waits for it.
@@ -73,7 +75,9 @@ pub(crate) struct Nudge {
     nudge: SyncSender<()>,
     /// The WAL's pages the last checkpoint left copied, by the thread or the writer.
     copied: Arc<AtomicI64>,
-    /// The WAL's size at the last nudge; 0 after it started over.
+    /// The WAL's size after the last commit: a smaller one means it started over.
+    pages: i64,
+    /// The WAL's size at the last nudge or checkpoint by the writer; 0 after it started over.
     nudged_at: i64,
     /// Commits since then, this one included.
     commits: i64,
@@ -93,7 +97,9 @@ impl Checkpointer {
             .spawn(move || {
                 while nudged.recv().is_ok() && !stopping.load(Ordering::Acquire) {
                     match checkpoint(&conn) {
-                        Ok(pages) => thread_copied.store(pages, Ordering::Release),
+                        Ok(Some(pages)) => thread_copied.store(pages, Ordering::Release),
+                        // The writer's own checkpoint was running: it reports for both.
+                        Ok(None) => {}
                         Err(e) => tracing::warn!(error = %e, "a background checkpoint of the SQLite WAL failed; the writer checkpoints by itself once the WAL is large"),
                     }
                 }
@@ -101,6 +107,7 @@ impl Checkpointer {
         let writer_side = Nudge {
             nudge: nudge.clone(),
             copied,
+            pages: 0,
             nudged_at: 0,
             commits: 0,
         };
@@ -165,7 +172,8 @@ impl Nudge {
     pub(crate) fn committed(&mut self, conn: &Connection) {
         self.commits += 1;
         let pages = WAL_PAGES.with(Cell::get);
-        if pages < self.nudged_at {
+        let last = std::mem::replace(&mut self.pages, pages);
+        if pages < last {
             // The WAL started over: its pages are this commit's alone. A pass of the thread
             // that ends after this may store its count from the old WAL; the worst that does
             // is one large copy on the writer, as before the rest was watched.
@@ -183,6 +191,7 @@ impl Nudge {
         let large = (pages - self.nudged_at) / self.commits >= LARGE_COMMIT_PAGES;
         self.nudged_at = pages;
         self.commits = 0;
+        // Should the thread's pass be running, it copies as much; the next try is 1,000 pages on.
         if !(large && self.hand_over()) {
             self.checkpoint(conn);
         }
@@ -197,13 +206,15 @@ impl Nudge {
             return;
         }
         // The WAL starts over at the next transaction unless a reader still reads from it; then
-        // each copy would cost its two syncs for a few pages.
+        // each copy would cost its two syncs for a few pages, so it waits for as many pages as
+        // the rest may hold.
         if pages - self.nudged_at < BACKSTOP_REST {
             return;
         }
-        self.nudged_at = pages;
-        self.commits = 0;
-        self.checkpoint(conn);
+        if self.checkpoint(conn) {
+            self.nudged_at = pages;
+            self.commits = 0;
+        }
     }
 
     /// Wakes the thread (a nudge already waiting does as well); `false` if it is gone.
@@ -211,18 +222,31 @@ impl Nudge {
         !matches!(self.nudge.try_send(()), Err(TrySendError::Disconnected(())))
     }
 
-    fn checkpoint(&self, conn: &Connection) {
+    /// Checkpoints on the writer's connection and notes what is copied; `false` if the
+    /// thread's pass was running (a `PASSIVE` checkpoint does not wait for another), so that
+    /// the next commit tries again.
+    fn checkpoint(&self, conn: &Connection) -> bool {
         match checkpoint(conn) {
-            Ok(pages) => self.copied.store(pages, Ordering::Release),
-            Err(e) => tracing::warn!(error = %e, "checkpointing the SQLite WAL failed"),
+            Ok(Some(pages)) => {
+                self.copied.store(pages, Ordering::Release);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpointing the SQLite WAL failed");
+                true
+            }
         }
     }
 }
 
 /// Copies what it can of the WAL into the database file; returns how many of the WAL's pages
-/// are copied now.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(2))
+/// are copied now (counted from its start), or `None` if another checkpoint was running.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        let busy: i64 = r.get(0)?;
+        (busy == 0).then(|| r.get(2)).transpose()
+    })
 }
 
 #[cfg(test)]

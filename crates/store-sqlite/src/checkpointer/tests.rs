@@ -59,6 +59,7 @@ fn idle_nudge(writer: &Connection) -> (Nudge, Receiver<()>) {
     let nudge = Nudge {
         nudge: tx,
         copied: Arc::new(AtomicI64::new(0)),
+        pages: 0,
         nudged_at: 0,
         commits: 0,
     };
@@ -129,7 +130,7 @@ fn wal_pages() -> i64 {
 }
 
 #[test]
-fn at_the_backstop_the_thread_copies_the_bulk_and_the_writer_only_the_rest() {
+fn at_the_backstop_the_writer_leaves_a_large_rest_to_the_thread_and_copies_a_small_one() {
     let f = Fixture::new();
     let (mut nudge, nudged) = idle_nudge(&f.writer);
     let before = f.main_file_len();
@@ -179,22 +180,101 @@ fn past_the_backstop_a_wal_held_by_a_reader_is_not_copied_at_every_commit() {
     let _: i64 = reader
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
         .unwrap();
-    let copied = checkpoint(&wal_connection(&f.path)).unwrap();
+    let copied = checkpoint(&wal_connection(&f.path)).unwrap().unwrap();
     nudge.copied.store(copied, Ordering::Release);
     while nudged.try_recv().is_ok() {}
     f.commit(&mut nudge, 100);
     let copied_at = nudge.nudged_at;
-    assert_eq!(copied_at, wal_pages(), "the writer copied the rest");
+    assert_eq!(copied_at, wal_pages(), "the writer checkpointed");
+    assert!(wal_pages() > copied, "the WAL did not start over");
 
-    // Commits the reader keeps in the WAL: no copy on the writer for each, and once they are
-    // more than the rest, the thread's passes are asked for again.
+    // Commits the reader keeps in the WAL: no checkpoint on the writer for each, and once
+    // they are more than the rest, the thread's passes are asked for again.
+    let mut commits = 0;
     while wal_pages() - copied_at <= BACKSTOP_REST {
         f.commit(&mut nudge, 4_000);
-        assert_eq!(nudge.nudged_at, copied_at, "no copy on the writer");
+        commits += 1;
+        assert_eq!(nudge.nudged_at, copied_at, "no checkpoint on the writer");
     }
+    assert!(commits > 10, "{commits} commits");
     assert_eq!(nudged.try_recv(), Ok(()), "the thread was nudged");
-    assert!(wal_pages() > copied_at, "the WAL did not start over");
     reader.execute_batch("COMMIT").unwrap();
+}
+
+#[test]
+fn at_the_backstop_limit_a_wal_held_by_a_reader_is_copied_at_most_every_rest() {
+    let f = Fixture::new();
+    let (mut nudge, _nudged) = idle_nudge(&f.writer);
+    let reader = wal_connection(&f.path);
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    let bytes = usize::try_from(BACKSTOP_LIMIT).unwrap() * 4_096;
+    f.commit(&mut nudge, bytes);
+    let checkpointed_at = nudge.nudged_at;
+    assert_eq!(checkpointed_at, wal_pages(), "the writer checkpointed");
+    let mut commits = 0;
+    while wal_pages() - checkpointed_at < BACKSTOP_REST {
+        assert_eq!(nudge.nudged_at, checkpointed_at, "not at every commit");
+        f.commit(&mut nudge, 4_000);
+        commits += 1;
+    }
+    assert!(commits > 10, "{commits} commits");
+    assert_eq!(
+        nudge.nudged_at,
+        wal_pages(),
+        "again after as many pages as the rest"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+}
+
+/// Set once the other connection's checkpoint waits in its busy handler, holding the
+/// checkpoint lock.
+static WAITING: AtomicBool = AtomicBool::new(false);
+
+fn note_waiting(tries: i32) -> bool {
+    WAITING.store(true, Ordering::Release);
+    std::thread::sleep(Duration::from_millis(1));
+    tries < 10_000
+}
+
+#[test]
+fn a_checkpoint_that_finds_another_running_says_so() {
+    let f = Fixture::new();
+    let (mut nudge, _nudged) = idle_nudge(&f.writer);
+    f.commit(&mut nudge, LARGE);
+    // A `RESTART` checkpoint copies the WAL, then waits for this reader to move on, holding
+    // the checkpoint lock all the while.
+    let reader = wal_connection(&f.path);
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    let path = f.path.clone();
+    let restart = std::thread::spawn(move || {
+        let other = wal_connection(&path);
+        other.busy_handler(Some(note_waiting)).unwrap();
+        let busy: i64 = other
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            busy, 0,
+            "the restart went through once the reader had finished"
+        );
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !WAITING.load(Ordering::Acquire) {
+        assert!(
+            Instant::now() < deadline,
+            "the other checkpoint never waited"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(checkpoint(&f.writer).unwrap(), None);
+    reader.execute_batch("COMMIT").unwrap();
+    restart.join().unwrap();
+    assert!(checkpoint(&f.writer).unwrap().is_some());
 }
 
 #[test]
