@@ -215,12 +215,13 @@ async fn settle_postgres(url: &str) {
 /// Jobs per batch enqueue.
 const BATCH: u64 = 1_000;
 
-/// Enqueues jobs `0..jobs` (W1's payload) in batches, a few in flight, moving `bar` along;
+/// Enqueues jobs `0..jobs` (W1's payload) in batches, `in_flight` at once, moving `bar` along;
 /// `delay(i)` may schedule batch `i` for later.
 pub(crate) async fn enqueue_batches(
     target: &Target,
     queue: &str,
     jobs: u64,
+    in_flight: usize,
     bar: &ProgressBar,
     delay: impl Fn(u64) -> Option<Duration>,
 ) -> anyhow::Result<()> {
@@ -239,7 +240,7 @@ pub(crate) async fn enqueue_batches(
         }
     });
     futures::stream::iter(batches)
-        .buffer_unordered(target.enqueue_in_flight())
+        .buffer_unordered(in_flight)
         .try_collect::<()>()
         .await
 }

@@ -82,11 +82,15 @@ async fn latencies(target: &Target, queue: &str) -> anyhow::Result<(Vec<f64>, Ve
     Ok((enqueue, fetch))
 }
 
+/// Batches in flight while filling. The fill is not what is measured, and the store's resident
+/// memory afterwards is: with sixteen in flight (W1's on SQLite) it held 32.2 MiB against 23.3.
+const FILL_IN_FLIGHT: usize = 4;
+
 /// `jobs` jobs in batches: the even batches due now, the odd ones a day ahead.
 async fn fill(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<()> {
     let bar = progress(jobs, "fill");
     let delay = |batch: u64| (batch % 2 == 1).then_some(Duration::from_secs(86_400));
-    enqueue_batches(target, queue, jobs, &bar, delay).await?;
+    enqueue_batches(target, queue, jobs, FILL_IN_FLIGHT, &bar, delay).await?;
     bar.finish_and_clear();
     Ok(())
 }

@@ -161,13 +161,13 @@ impl Target {
         }
     }
 
-    /// Batch enqueues in flight at once, so that group commit has company. SQLite's one writer
-    /// takes them from a queue: with four, all four went into one group and the writer then
-    /// waited 2–4 ms while the producer built the next four (11% of W1's enqueue phase); with
-    /// sixteen, batches are built while others commit (W1 enqueued 412,000 against 364,600/s,
-    /// medians of 8 alternating pairs, ahead in 7). On PostgreSQL each is a transaction of its
-    /// own on the same cores, and sixteen contended: 110,900–115,000 against 127,200–139,800/s
-    /// with four (3 pairs).
+    /// W1's batch enqueues in flight at once, so that group commit has company. SQLite's one
+    /// writer takes them from a queue: with four, all four went into one group and the writer
+    /// then waited 2–4 ms while the producer built the next four (11% of W1's enqueue phase);
+    /// with sixteen, batches are built while others commit (W1 enqueued 412,000 against
+    /// 364,600/s, medians of 8 alternating pairs, ahead in 7). On PostgreSQL each is a
+    /// transaction of its own on the same cores, and sixteen contended: 94,300–115,000 against
+    /// 125,400–139,800/s with four (4 pairs). A named server's store is not known here: four.
     pub fn enqueue_in_flight(&self) -> usize {
         if self.database_kind == "sqlite" {
             16

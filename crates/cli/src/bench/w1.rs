@@ -8,7 +8,15 @@ use super::{Handler, enqueue_batches, progress, report::Run, target::Target, wai
 pub(crate) async fn run(target: &Target, queue: &str, jobs: u64) -> anyhow::Result<Run> {
     let bar = progress(jobs, "enqueue");
     let started = Instant::now();
-    enqueue_batches(target, queue, jobs, &bar, |_| None).await?;
+    enqueue_batches(
+        target,
+        queue,
+        jobs,
+        target.enqueue_in_flight(),
+        &bar,
+        |_| None,
+    )
+    .await?;
     let enqueue_s = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
