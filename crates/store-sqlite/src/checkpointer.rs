@@ -193,7 +193,7 @@ impl Nudge {
         self.commits = 0;
         // Should the thread's pass be running, it copies as much; the next try is 1,000 pages on.
         if !(large && self.hand_over()) {
-            self.checkpoint(conn);
+            self.copy_here(conn);
         }
     }
 
@@ -211,7 +211,7 @@ impl Nudge {
         if pages - self.nudged_at < BACKSTOP_REST {
             return;
         }
-        if self.checkpoint(conn) {
+        if self.copy_here(conn) {
             self.nudged_at = pages;
             self.commits = 0;
         }
@@ -225,7 +225,7 @@ impl Nudge {
     /// Checkpoints on the writer's connection and notes what is copied; `false` if the
     /// thread's pass was running (a `PASSIVE` checkpoint does not wait for another), so that
     /// the next commit tries again.
-    fn checkpoint(&self, conn: &Connection) -> bool {
+    fn copy_here(&self, conn: &Connection) -> bool {
         match checkpoint(conn) {
             Ok(Some(pages)) => {
                 self.copied.store(pages, Ordering::Release);
