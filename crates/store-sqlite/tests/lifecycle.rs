@@ -31,6 +31,16 @@ fn complete(job: &Job) -> JobFinish {
     )
 }
 
+/// Up to ten jobs of any queue, newest first.
+async fn first_jobs(s: &impl Store) -> Vec<Job> {
+    s.job_list(JobList {
+        limit: 10,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 async fn finish_one(s: &impl Store, f: JobFinish) -> Result<Job, StoreError> {
     s.job_finish_many(vec![f]).await.unwrap().pop().unwrap()
 }
@@ -83,16 +93,7 @@ async fn idempotency_keys_hold_per_queue_and_within_one_batch() {
     let again = s.job_insert_many(vec![keyed("a")]).await.unwrap();
     assert!(!again[0].created);
     assert_eq!(again[0].job.id, out[0].job.id);
-    assert_eq!(
-        s.job_list(JobList {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len(),
-        2
-    );
+    assert_eq!(first_jobs(&s).await.len(), 2);
 }
 
 /// A short batch goes in row by row; a long one by multi-row statements, which stop at the
@@ -106,16 +107,7 @@ async fn a_batch_with_a_bad_job_inserts_nothing() {
         jobs[bad_at].max_attempts = 0; // the schema's CHECK refuses it
         let err = s.job_insert_many(jobs).await.unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)), "{len}: {err:?}");
-        assert!(
-            s.job_list(JobList {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .is_empty(),
-            "{len}"
-        );
+        assert!(first_jobs(&s).await.is_empty(), "{len}");
         assert!(s.queue_get("q").await.unwrap().is_none(), "{len}");
         let fine: Vec<_> = (0..len).map(|_| job("q")).collect();
         assert_eq!(s.job_insert_many(fine).await.unwrap().len(), len);

@@ -121,6 +121,17 @@ fn after_small_commits_the_writer_checkpoints_by_itself() {
     assert!(f.main_file_len() >= 2_000_000);
 }
 
+/// A connection in a read transaction on `path`: it keeps the WAL from starting over, and a
+/// checkpoint from copying what is committed after it began.
+fn reading(path: &Path) -> Connection {
+    let reader = wal_connection(path);
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    reader
+}
+
 /// About 5,000 pages in one commit: past the backstop.
 const PAST_BACKSTOP: usize = 20_000_000;
 
@@ -175,11 +186,7 @@ fn past_the_backstop_a_wal_held_by_a_reader_is_not_copied_at_every_commit() {
     let (mut nudge, nudged) = idle_nudge(&f.writer);
     f.commit(&mut nudge, PAST_BACKSTOP);
     // A reader in a read transaction keeps the WAL from starting over.
-    let reader = wal_connection(&f.path);
-    reader.execute_batch("BEGIN").unwrap();
-    let _: i64 = reader
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
+    let reader = reading(&f.path);
     let copied = checkpoint(&wal_connection(&f.path)).unwrap().unwrap();
     nudge.copied.store(copied, Ordering::Release);
     while nudged.try_recv().is_ok() {}
@@ -205,11 +212,7 @@ fn past_the_backstop_a_wal_held_by_a_reader_is_not_copied_at_every_commit() {
 fn at_the_backstop_limit_a_wal_held_by_a_reader_is_copied_at_most_every_rest() {
     let f = Fixture::new();
     let (mut nudge, _nudged) = idle_nudge(&f.writer);
-    let reader = wal_connection(&f.path);
-    reader.execute_batch("BEGIN").unwrap();
-    let _: i64 = reader
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
+    let reader = reading(&f.path);
     let bytes = usize::try_from(BACKSTOP_LIMIT).unwrap() * 4_096;
     f.commit(&mut nudge, bytes);
     let checkpointed_at = nudge.nudged_at;
@@ -246,11 +249,7 @@ fn a_checkpoint_that_finds_another_running_says_so() {
     f.commit(&mut nudge, LARGE);
     // A `RESTART` checkpoint copies the WAL, then waits for this reader to move on, holding
     // the checkpoint lock all the while.
-    let reader = wal_connection(&f.path);
-    reader.execute_batch("BEGIN").unwrap();
-    let _: i64 = reader
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
+    let reader = reading(&f.path);
     let path = f.path.clone();
     let restart = std::thread::spawn(move || {
         let other = wal_connection(&path);
