@@ -53,8 +53,10 @@ impl Fixture {
     }
 }
 
-/// A nudge whose thread never checkpoints: what it was sent stays in the returned receiver.
-fn idle_nudge(writer: &Connection) -> (Nudge, Receiver<()>) {
+/// A fixture whose writer has a nudge with a thread that never checkpoints: what it was sent
+/// stays in the returned receiver.
+fn with_idle_nudge() -> (Fixture, Nudge, Receiver<()>) {
+    let f = Fixture::new();
     let (tx, rx) = mpsc::sync_channel(1);
     let nudge = Nudge {
         nudge: tx,
@@ -63,8 +65,8 @@ fn idle_nudge(writer: &Connection) -> (Nudge, Receiver<()>) {
         nudged_at: 0,
         commits: 0,
     };
-    nudge.install(writer);
-    (nudge, rx)
+    nudge.install(&f.writer);
+    (f, nudge, rx)
 }
 
 /// Bytes that make one commit of about 2,000 pages: past `CHECKPOINT_PAGES` and, alone,
@@ -73,8 +75,7 @@ const LARGE: usize = 8_000_000;
 
 #[test]
 fn a_large_commit_nudges_the_thread_and_the_writer_does_not_checkpoint() {
-    let f = Fixture::new();
-    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, nudged) = with_idle_nudge();
     let before = f.main_file_len();
     f.commit(&mut nudge, LARGE);
     assert_eq!(nudged.try_recv(), Ok(()), "the thread was nudged");
@@ -111,8 +112,7 @@ fn the_thread_copies_the_wal_when_nudged() {
 
 #[test]
 fn after_small_commits_the_writer_checkpoints_by_itself() {
-    let f = Fixture::new();
-    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, nudged) = with_idle_nudge();
     // 1,000 pages and more, two at a time.
     for _ in 0..600 {
         f.commit(&mut nudge, 6_000);
@@ -142,8 +142,7 @@ fn wal_pages() -> i64 {
 
 #[test]
 fn at_the_backstop_the_writer_leaves_a_large_rest_to_the_thread_and_copies_a_small_one() {
-    let f = Fixture::new();
-    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, nudged) = with_idle_nudge();
     let before = f.main_file_len();
     f.commit(&mut nudge, PAST_BACKSTOP);
     assert_eq!(nudged.try_recv(), Ok(()), "the thread was nudged");
@@ -172,8 +171,7 @@ fn at_the_backstop_the_writer_leaves_a_large_rest_to_the_thread_and_copies_a_sma
 
 #[test]
 fn at_the_backstop_limit_the_writer_copies_however_much_is_left() {
-    let f = Fixture::new();
-    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, nudged) = with_idle_nudge();
     let bytes = usize::try_from(BACKSTOP_LIMIT).unwrap() * 4_096;
     f.commit(&mut nudge, bytes);
     assert!(nudged.try_recv().is_err(), "the thread was not nudged");
@@ -182,8 +180,7 @@ fn at_the_backstop_limit_the_writer_copies_however_much_is_left() {
 
 #[test]
 fn past_the_backstop_a_wal_held_by_a_reader_is_not_copied_at_every_commit() {
-    let f = Fixture::new();
-    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, nudged) = with_idle_nudge();
     f.commit(&mut nudge, PAST_BACKSTOP);
     // A reader in a read transaction keeps the WAL from starting over.
     let reader = reading(&f.path);
@@ -210,8 +207,7 @@ fn past_the_backstop_a_wal_held_by_a_reader_is_not_copied_at_every_commit() {
 
 #[test]
 fn at_the_backstop_limit_a_wal_held_by_a_reader_is_copied_at_most_every_rest() {
-    let f = Fixture::new();
-    let (mut nudge, _nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, _nudged) = with_idle_nudge();
     let reader = reading(&f.path);
     let bytes = usize::try_from(BACKSTOP_LIMIT).unwrap() * 4_096;
     f.commit(&mut nudge, bytes);
@@ -244,8 +240,7 @@ fn note_waiting(tries: i32) -> bool {
 
 #[test]
 fn a_checkpoint_that_finds_another_running_says_so() {
-    let f = Fixture::new();
-    let (mut nudge, _nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, _nudged) = with_idle_nudge();
     f.commit(&mut nudge, LARGE);
     // A `RESTART` checkpoint copies the WAL, then waits for this reader to move on, holding
     // the checkpoint lock all the while.
@@ -278,8 +273,7 @@ fn a_checkpoint_that_finds_another_running_says_so() {
 
 #[test]
 fn without_the_thread_the_writer_checkpoints_by_itself() {
-    let f = Fixture::new();
-    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, nudged) = with_idle_nudge();
     drop(nudged);
     f.commit(&mut nudge, LARGE);
     assert!(f.main_file_len() >= LARGE as u64);
@@ -287,8 +281,7 @@ fn without_the_thread_the_writer_checkpoints_by_itself() {
 
 #[test]
 fn small_commits_before_the_wal_starts_over_do_not_make_a_large_one_small() {
-    let f = Fixture::new();
-    let (mut nudge, nudged) = idle_nudge(&f.writer);
+    let (f, mut nudge, nudged) = with_idle_nudge();
     f.commit(&mut nudge, LARGE);
     assert_eq!(nudged.try_recv(), Ok(()));
     // Many small commits, short of the next threshold; then the thread's checkpoint copies
