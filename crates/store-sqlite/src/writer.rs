@@ -9,7 +9,9 @@
 //! With [`SyncFn`] given, the fsync runs on a second thread (see [`sync`]) while this one
 //! runs the next group. A command sent with [`Writer::submit_early`] also hears its result at
 //! the commit, for work that may go on while the sync runs (a hybrid call's hand-off); its
-//! caller is told it is done only by the [`Durable`] that follows.
+//! caller is told it is done only by the [`Durable`] that follows. A hybrid call's enqueue
+//! hears it even before: its transaction is held open for the call's result to commit with it
+//! (see [`held`]).
 
 use std::{
     sync::{
@@ -18,6 +20,7 @@ use std::{
         mpsc,
     },
     thread::JoinHandle,
+    time::Duration,
 };
 
 use buzzer_store::{Durable, StoreError, Urgency};
@@ -31,11 +34,15 @@ use crate::{
 };
 
 mod command;
+mod ends;
+mod held;
 mod soon;
 mod sync;
 use command::{Command, Pending, Staged};
+use ends::Ends;
+use held::Held;
 pub(crate) use sync::SyncFn;
-use sync::{Broken, Commands, Group, Syncer, fail_all};
+use sync::{Broken, Commands, Group, Syncer};
 
 /// The most commands one transaction takes, so one group's latency stays bounded while a
 /// flood is queued behind it.
@@ -88,26 +95,35 @@ impl Writer {
         sync: Option<SyncFn>,
         checkpoints: Option<Nudge>,
     ) -> std::io::Result<Writer> {
+        Writer::spawn_holding(conn, clock, sync, checkpoints, held::HOLD)
+    }
+
+    /// [`spawn`](Writer::spawn), holding a hybrid call's transaction open up to `hold` (see
+    /// [`held`]).
+    fn spawn_holding(
+        conn: Connection,
+        clock: Arc<Clock>,
+        sync: Option<SyncFn>,
+        checkpoints: Option<Nudge>,
+        hold: Duration,
+    ) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let broken = Broken::default();
         let syncer = sync
             .map(|sync| Syncer::spawn(sync, Arc::clone(&counters), Arc::clone(&broken)))
             .transpose()?;
-        let thread_counters = Arc::clone(&counters);
+        let stages = Stages {
+            clock,
+            counters: Arc::clone(&counters),
+            syncer,
+            checkpoints,
+            broken,
+            hold,
+        };
         let thread = std::thread::Builder::new()
             .name("buzzer-sqlite-writer".into())
-            .spawn(move || {
-                run(
-                    conn,
-                    rx,
-                    &clock,
-                    &thread_counters,
-                    syncer,
-                    checkpoints,
-                    &broken,
-                );
-            })?;
+            .spawn(move || run(conn, rx, stages))?;
         Ok(Writer {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -129,7 +145,9 @@ impl Writer {
     }
 
     /// Runs `work` like [`submit`](Writer::submit), but answers with its result as soon as its
-    /// group commits, and with [`Durable`] for the sync that follows.
+    /// group commits, and with [`Durable`] for the sync that follows. With
+    /// [`Urgency::WithNext`] (a hybrid call's enqueue) it answers even before the commit, as the
+    /// transaction is held open for the call's result (see [`held`]).
     pub(crate) async fn submit_early<T, F>(
         &self,
         urgency: Urgency,
@@ -200,20 +218,36 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the SQLite writer has stopped".into())
 }
 
-fn run(
-    conn: Connection,
-    rx: mpsc::Receiver<Box<dyn Command>>,
-    clock: &Clock,
-    counters: &Counters,
+/// What the writer thread works with besides its connection and its commands.
+struct Stages {
+    clock: Arc<Clock>,
+    counters: Arc<Counters>,
     syncer: Option<Syncer>,
-    mut checkpoints: Option<Nudge>,
-    broken: &Broken,
-) {
+    checkpoints: Option<Nudge>,
+    broken: Broken,
+    /// How long a hybrid call's transaction is held open (see [`held`]).
+    hold: Duration,
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, stages: Stages) {
+    let Stages {
+        clock,
+        counters,
+        syncer,
+        mut checkpoints,
+        broken,
+        hold,
+    } = stages;
     if let Some(checkpoints) = &checkpoints {
         checkpoints.install(&conn);
     }
-    // `recv` fails only once every sender is gone and the queue is empty: close drains first.
-    while let Ok(first) = soon::recv_soon(&rx) {
+    let mut ends = Ends {
+        counters: &counters,
+        syncer: syncer.as_ref(),
+        checkpoints: checkpoints.as_mut(),
+    };
+    let mut open: Option<Held> = None;
+    while let Some(first) = next(&rx, &conn, &mut open, &mut ends) {
         let mut group: Commands = Vec::with_capacity(16);
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -223,48 +257,44 @@ fn run(
             }
         }
         if let Some(cause) = broken.get() {
-            fail_all(
-                vec![group],
-                &format!("the store stopped writing after a failed sync: {cause}"),
-            );
+            let message = format!("the store stopped writing after a failed sync: {cause}");
+            let held = open.take().map(|held| held.commands).unwrap_or_default();
+            ends.fail(&conn, held.into_iter().chain(group), &message);
             continue;
         }
         counters
             .commands
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        let changes = conn.total_changes();
-        match run_group(&conn, &mut group, clock) {
-            Ok(committed) => {
-                if committed {
-                    counters.commits.fetch_add(1, Ordering::Relaxed);
-                }
-                group.iter_mut().for_each(|c| c.committed());
-                match &syncer {
-                    Some(syncer) => syncer.push(Group {
-                        commands: group,
-                        wrote: committed && conn.total_changes() != changes,
-                    }),
-                    None => group.into_iter().for_each(|c| c.reply()),
-                }
-                if committed && let Some(checkpoints) = &mut checkpoints {
-                    checkpoints.committed(&conn);
-                }
+        let before = conn.total_changes();
+        let held = open.take();
+        let ran = run_group(&conn, &mut group, &clock, held.is_some());
+        let until = match ran {
+            Ok(true) => held::until(
+                &group,
+                conn.total_changes() != before,
+                held.as_ref().map(|held| held.until),
+                hold,
+            ),
+            _ => None,
+        };
+        let (mut commands, changes) = match held {
+            Some(mut held) => {
+                held.commands.append(&mut group);
+                (held.commands, held.changes)
             }
-            Err(e) => {
-                counters.failed_groups.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, commands = group.len(), "SQLite group commit failed");
-                if !conn.is_autocommit()
-                    && let Err(e) = conn.execute_batch("ROLLBACK")
-                {
-                    tracing::error!(error = %e, "SQLite rollback failed");
-                }
-                let message = e.to_string();
-                for command in group {
-                    command.fail(StoreError::Unavailable(format!(
-                        "the write was not committed: {message}"
-                    )));
-                }
+            None => (group, before),
+        };
+        match (ran, until) {
+            (Ok(true), Some(until)) if conn.total_changes() != changes => {
+                commands.iter_mut().for_each(|c| c.committed());
+                open = Some(Held {
+                    commands,
+                    changes,
+                    until,
+                });
             }
+            (Ok(true), _) => ends.commit(&conn, commands, changes),
+            (ran, _) => ends.finish(&conn, commands, ran, changes),
         }
     }
     if let Some(syncer) = syncer {
@@ -279,13 +309,34 @@ fn run(
     }
 }
 
-/// Runs a group in one transaction; `Ok(false)` when its one command failed and nothing was
-/// left to commit. An `Err` means nothing of the group is committed: the transaction itself
-/// failed (begin, a savepoint, the commit), not one command.
+/// The next command, `None` once every sender is gone and the queue is drained (close drains
+/// first). A held transaction whose wait runs out first is committed.
+fn next(
+    rx: &mpsc::Receiver<Box<dyn Command>>,
+    conn: &Connection,
+    open: &mut Option<Held>,
+    ends: &mut Ends<'_>,
+) -> Option<Box<dyn Command>> {
+    loop {
+        let Some(held) = open else {
+            return soon::recv_soon(rx).ok();
+        };
+        if let Some(command) = soon::recv_soon_until(rx, held.until) {
+            return Some(command);
+        }
+        if let Some(held) = open.take() {
+            ends.commit(conn, held.commands, held.changes);
+        }
+    }
+}
+
+/// Runs a group in a new transaction, or in the held one (`in_txn`), and leaves it open;
+/// `Ok(false)` when its one command failed and nothing was left to commit. An `Err` means the
+/// transaction itself failed (begin, a savepoint), not one command: none of it may commit.
 ///
-/// A lone command, the usual group under a steady load (a worker's fetch, then its batch of
-/// results), runs without a savepoint: its transaction is all the savepoint would have
-/// covered, so a failure rolls that back instead. A savepoint copies every page the command
+/// A lone command in a new transaction, the usual group under a steady load (a worker's fetch,
+/// then its batch of results), runs without a savepoint: its transaction is all the savepoint
+/// would have covered, so a failure rolls that back instead. A savepoint copies every page the command
 /// first touches into the statement journal, in case it has to be restored; with the hot
 /// statements needing no journal of their own (see `jobs::fetch`), a lone fetch or batch of
 /// results now copies no page at all.
@@ -293,19 +344,21 @@ fn run_group(
     conn: &Connection,
     group: &mut [Box<dyn Command>],
     clock: &Clock,
+    in_txn: bool,
 ) -> rusqlite::Result<bool> {
-    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    if let [command] = group {
-        if command.run(conn, clock.now_ms()) {
-            conn.prepare_cached("COMMIT")?.execute([])?;
-            return Ok(true);
+    if !in_txn {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        if let [command] = group {
+            if command.run(conn, clock.now_ms()) {
+                return Ok(true);
+            }
+            // Already rolled back if SQLite ended the transaction itself (an I/O error, a full
+            // disk); either way the command's own error is its answer.
+            if !conn.is_autocommit() {
+                conn.prepare_cached("ROLLBACK")?.execute([])?;
+            }
+            return Ok(false);
         }
-        // Already rolled back if SQLite ended the transaction itself (an I/O error, a full
-        // disk); either way the command's own error is its answer.
-        if !conn.is_autocommit() {
-            conn.prepare_cached("ROLLBACK")?.execute([])?;
-        }
-        return Ok(false);
     }
     for command in group.iter_mut() {
         conn.prepare_cached("SAVEPOINT command")?.execute([])?;
@@ -316,12 +369,13 @@ fn run_group(
         }
         conn.prepare_cached("RELEASE command")?.execute([])?;
     }
-    conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(true)
 }
 
 #[cfg(test)]
 mod early_tests;
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod sync_tests;
 #[cfg(test)]

@@ -3,11 +3,11 @@
 use std::{io, sync::mpsc as std_mpsc, time::Duration};
 
 use super::sync_tests::{gated, until};
-use super::tests::{committed, fixture_with, insert, settle};
+use super::tests::{fixture_with, insert, settle};
 use super::*;
 
-/// Inserts `x` with [`Writer::submit_early`].
-async fn insert_early(writer: &Writer, x: i64) -> Result<((), Durable), StoreError> {
+/// Inserts `x` with [`Writer::submit_early`], as a hybrid call's enqueue.
+pub(super) async fn insert_early(writer: &Writer, x: i64) -> Result<((), Durable), StoreError> {
     writer
         .submit_early(Urgency::WithNext, move |conn, _| {
             conn.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
@@ -25,37 +25,6 @@ fn counting() -> (SyncFn, Arc<AtomicU64>) {
         Ok(())
     });
     (sync, count)
-}
-
-#[tokio::test]
-async fn an_early_command_hears_its_result_at_the_commit_and_shares_the_next_sync() {
-    let (sync, started, finish) = gated();
-    let f = fixture_with(Some(sync));
-    let first = insert(&f.writer, 1);
-    until("the first sync", || started.try_recv().is_ok()).await;
-
-    // Answered while the sync before it still runs: committed, not yet durable.
-    let ((), mut durable) =
-        tokio::time::timeout(Duration::from_secs(10), insert_early(&f.writer, 2))
-            .await
-            .expect("answered at the commit, not after the sync")
-            .unwrap();
-    assert_eq!(committed(&f.path), vec![1, 2]);
-    let durable = tokio::spawn(async move { durable.wait().await });
-    let urgent = insert(&f.writer, 3);
-    until("the urgent commit", || committed(&f.path).len() == 3).await;
-    settle().await;
-    assert!(!durable.is_finished() && !urgent.is_finished());
-
-    finish.send(Ok(())).unwrap();
-    first.await.unwrap().unwrap();
-    // The lazy group and the urgent one after it share one sync.
-    until("the second sync", || started.try_recv().is_ok()).await;
-    finish.send(Ok(())).unwrap();
-    durable.await.unwrap().unwrap();
-    urgent.await.unwrap().unwrap();
-    let stats = f.writer.stats();
-    assert_eq!((stats.commits, stats.syncs), (3, 2), "{stats:?}");
 }
 
 #[tokio::test]

@@ -28,6 +28,23 @@ pub(super) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
     }
 }
 
+/// [`recv_soon`] with a deadline: `None` once it passes or the channel closes.
+pub(super) fn recv_soon_until<T>(rx: &Receiver<T>, deadline: Instant) -> Option<T> {
+    let look = (Instant::now() + LOOK).min(deadline);
+    loop {
+        match rx.try_recv() {
+            Ok(message) => return Some(message),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() < look => thread::yield_now(),
+            Err(TryRecvError::Empty) => {
+                return rx
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;

@@ -159,7 +159,7 @@ fn gather_urgent(rx: &mpsc::Receiver<Group>, groups: &mut Vec<Group>) {
     }
 }
 
-pub(super) fn fail_all(groups: Vec<Commands>, message: &str) {
+fn fail_all(groups: Vec<Commands>, message: &str) {
     for command in groups.into_iter().flatten() {
         command.fail(StoreError::Unavailable(message.to_owned()));
     }

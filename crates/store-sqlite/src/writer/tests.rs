@@ -12,9 +12,13 @@ fn fixture() -> Fixture {
     fixture_with(None)
 }
 
-/// A writer over a scratch table `t(x)`; `foreign_keys` on so a test can make COMMIT fail
-/// with a deferred constraint.
 pub(super) fn fixture_with(sync: Option<SyncFn>) -> Fixture {
+    fixture_holding(sync, held::HOLD)
+}
+
+/// A writer over a scratch table `t(x)`, holding a hybrid call's transaction up to `hold`;
+/// `foreign_keys` on so a test can make COMMIT fail with a deferred constraint.
+pub(super) fn fixture_holding(sync: Option<SyncFn>, hold: Duration) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.db");
     let conn = Connection::open(&path).unwrap();
@@ -25,7 +29,9 @@ pub(super) fn fixture_with(sync: Option<SyncFn>) -> Fixture {
          CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
     )
     .unwrap();
-    let writer = Arc::new(Writer::spawn(conn, Arc::new(Clock::default()), sync, None).unwrap());
+    let writer = Arc::new(
+        Writer::spawn_holding(conn, Arc::new(Clock::default()), sync, None, hold).unwrap(),
+    );
     Fixture {
         _dir: dir,
         path,
