@@ -76,9 +76,9 @@ impl Engine {
         watch: bool,
     ) -> Result<(Inserted, Option<JobWatch>), EngineError> {
         let lease_ms = taken.fetch.lease_ms;
-        // A hybrid call's job goes to the fetcher at the commit, and its enqueue's sync may
-        // wait for the result's (the caller waits for that anyway): one sync per call, not
-        // two in a row. A plain enqueue hands off once durable, since its result would commit
+        // A hybrid call's job goes to the fetcher before the enqueue is durable, and the
+        // enqueue's commit and sync may wait for the result's (the caller waits for that
+        // anyway): one of each per call, not two in a row. A plain enqueue hands off once durable, since its result would commit
         // during the enqueue's sync and start a sync of its own that the producer's next
         // enqueue then waits behind (W2 measured slower that way).
         // On error `taken` is dropped, and the fetcher looks again by itself.

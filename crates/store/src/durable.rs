@@ -2,8 +2,8 @@ use tokio::sync::oneshot;
 
 use crate::StoreError;
 
-/// The durability of a write whose result was answered as soon as it committed: resolves
-/// once the change is on disk (see
+/// The durability of a write whose result was answered before it was on disk: resolves
+/// once the change is committed and on disk (see
 /// [`Store::job_insert_and_fetch_early`](crate::Store::job_insert_and_fetch_early)).
 ///
 /// A store whose commit is already durable (PostgreSQL with `synchronous_commit = on`) hands
@@ -43,7 +43,7 @@ pub enum Urgency {
     /// As soon as it commits: the caller's answer waits on this write alone.
     Now,
     /// The caller also waits for a later write (a hybrid call waits for its job's result),
-    /// whose sync makes this one durable too, so a store may hold this sync back briefly
-    /// when nothing else needs one.
+    /// whose commit and sync make this one durable too, so a store may hold this one's commit
+    /// or sync back briefly for that write to share.
     WithNext,
 }

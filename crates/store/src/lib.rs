@@ -65,9 +65,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the change is lost, the job and its lease are lost together, and no caller was told
     /// the job was accepted.
     ///
-    /// A store that syncs in a stage of its own (SQLite's sync thread) may hold the sync back
-    /// briefly for [`Urgency::WithNext`]; one whose commit is already durable answers with
-    /// [`Durable::done`].
+    /// For [`Urgency::WithNext`] a store may answer before it commits and hold the commit or
+    /// the sync back briefly, for the caller's next write to share (SQLite holds the
+    /// transaction open for the hybrid call's result); if that commit then fails, [`Durable`]
+    /// carries the error. One whose commit is already durable answers with [`Durable::done`].
     ///
     /// A store that can should insert and lease in one transaction (either both happen or
     /// neither). The default runs them one after the other, each durable when it answers, and
