@@ -227,9 +227,10 @@ async fn a_lease_held_when_the_server_dies_is_rescued_after_restart() {
     assert_eq!(done["state"], "completed");
 }
 
-/// A hybrid call hands its job to a waiting worker at the commit, before the enqueue is on
-/// disk, and answers only once the enqueue (and, for a 200, the result) is: `kill -9` mid-load
-/// must lose no job a call answered, nor the result of one answered as finished.
+/// A hybrid call hands its job to a waiting worker before the enqueue is committed (its
+/// transaction waits for the result) or on disk, and answers only once the enqueue (and, for a
+/// 200, the result) is on disk: `kill -9` mid-load must lose no job a call answered, nor the
+/// result of one answered as finished.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_hybrid_calls_loses_no_answered_job_or_result() {
     let dir = tempfile::tempdir().unwrap();
