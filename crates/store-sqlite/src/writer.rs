@@ -336,10 +336,10 @@ fn next(
 ///
 /// A lone command in a new transaction, the usual group under a steady load (a worker's fetch,
 /// then its batch of results), runs without a savepoint: its transaction is all the savepoint
-/// would have covered, so a failure rolls that back instead. A savepoint copies every page the command
-/// first touches into the statement journal, in case it has to be restored; with the hot
-/// statements needing no journal of their own (see `jobs::fetch`), a lone fetch or batch of
-/// results now copies no page at all.
+/// would have covered, so a failure rolls that back instead. A savepoint copies every page the
+/// command first touches into the statement journal, in case it has to be restored; with the
+/// hot statements needing no journal of their own (see `jobs::fetch`), a lone fetch or batch
+/// of results now copies no page at all.
 fn run_group(
     conn: &Connection,
     group: &mut [Box<dyn Command>],

@@ -70,6 +70,23 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_with_a_deadline_ends_at_it_or_with_the_message() {
+        let (tx, rx) = mpsc::channel();
+        let start = Instant::now();
+        assert_eq!(recv_soon_until(&rx, start + LOOK * 4), None::<u8>);
+        assert!(start.elapsed() >= LOOK * 4);
+
+        let sender = thread::spawn(move || {
+            thread::sleep(LOOK * 4);
+            tx.send(9).unwrap();
+        });
+        let far = Instant::now() + Duration::from_secs(60);
+        assert_eq!(recv_soon_until(&rx, far), Some(9));
+        sender.join().unwrap();
+        assert_eq!(recv_soon_until(&rx, far), None, "closed");
+    }
+
+    #[test]
     fn a_closed_channel_ends_the_wait_whether_looking_or_blocked() {
         let (tx, rx) = mpsc::channel::<()>();
         drop(tx);
