@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::early_tests::insert_early;
 use super::sync_tests::{gated, until};
-use super::tests::{committed, fixture_holding, insert, settle};
+use super::tests::{committed, execute, fixture_holding, insert, settle};
 use super::*;
 
 /// Longer than any test: a held transaction then ends only by what the test sends.
@@ -74,14 +74,7 @@ async fn an_enqueue_whose_caller_waits_for_the_disk_is_not_held() {
 async fn a_command_that_fails_in_a_held_transaction_rolls_back_only_itself() {
     let f = fixture_holding(Some(Box::new(|| Ok(()))), LONG);
     let ((), mut durable) = insert_early(&f.writer, 1).await.unwrap();
-    let w = Arc::clone(&f.writer);
-    let failing = tokio::spawn(async move {
-        w.submit(|conn, _| {
-            conn.execute("INSERT INTO nowhere (x) VALUES (1)", [])?;
-            Ok(())
-        })
-        .await
-    });
+    let failing = execute(&f.writer, "INSERT INTO nowhere (x) VALUES (1)");
     settle().await;
     // It changed nothing, so it does not end the wait; its answer waits for the commit.
     assert!(!failing.is_finished());
@@ -97,13 +90,9 @@ async fn a_failed_commit_reaches_a_held_enqueue_through_its_durable() {
     let f = fixture_holding(Some(Box::new(|| Ok(()))), LONG);
     let ((), mut durable) = insert_early(&f.writer, 1).await.unwrap();
     // The deferred foreign key is checked only at COMMIT, which then fails.
-    let orphan = f
-        .writer
-        .submit(|conn, _| {
-            conn.execute("INSERT INTO child (p) VALUES (42)", [])?;
-            Ok(())
-        })
-        .await;
+    let orphan = execute(&f.writer, "INSERT INTO child (p) VALUES (42)")
+        .await
+        .unwrap();
     assert!(
         matches!(orphan, Err(StoreError::Unavailable(_))),
         "{orphan:?}"

@@ -81,6 +81,21 @@ pub(super) fn insert(
     })
 }
 
+/// Runs `sql` as a command of its own, in a task.
+pub(super) fn execute(
+    writer: &Arc<Writer>,
+    sql: &'static str,
+) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+    let w = Arc::clone(writer);
+    tokio::spawn(async move {
+        w.submit(move |conn, _| {
+            conn.execute(sql, [])?;
+            Ok(())
+        })
+        .await
+    })
+}
+
 /// Lets spawned tasks run up to their send.
 pub(super) async fn settle() {
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -175,15 +190,8 @@ async fn a_failed_commit_fails_the_whole_group() {
     let f = fixture();
     let (release, holder) = hold(&f.writer).await;
     let a = insert(&f.writer, 1);
-    let w = Arc::clone(&f.writer);
     // The deferred foreign key is checked only at COMMIT, which then fails.
-    let b = tokio::spawn(async move {
-        w.submit(|conn, _| {
-            conn.execute("INSERT INTO child (p) VALUES (42)", [])?;
-            Ok(())
-        })
-        .await
-    });
+    let b = execute(&f.writer, "INSERT INTO child (p) VALUES (42)");
     settle().await;
     drop(release);
     holder.await.unwrap();
