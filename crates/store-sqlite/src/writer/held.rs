@@ -9,9 +9,10 @@
 //! Nothing is promised earlier than before: an early answer says only that the command ran,
 //! and its [`Durable`](buzzer_store::Durable) resolves once the commit that holds it is synced,
 //! or carries the error if that commit fails. What other connections see is still only what
-//! committed; held work shows once it commits. The wait is bounded: a group with a caller who
-//! is answered only once durable (a result, an ordinary enqueue) commits at once and takes the
-//! held work with it, and with none the transaction commits [`HOLD`] after it was opened.
+//! committed; held work shows once it commits. The wait is bounded: a group that changes
+//! something for a caller who is answered only once durable (a result, an ordinary enqueue)
+//! commits at once and takes the held work with it, and with none the transaction commits
+//! [`HOLD`] after it was opened.
 
 use std::time::{Duration, Instant};
 
