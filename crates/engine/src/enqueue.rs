@@ -78,9 +78,10 @@ impl Engine {
         let lease_ms = taken.fetch.lease_ms;
         // A hybrid call's job goes to the fetcher before the enqueue is durable, and the
         // enqueue's commit and sync may wait for the result's (the caller waits for that
-        // anyway): one of each per call, not two in a row. A plain enqueue hands off once durable, since its result would commit
-        // during the enqueue's sync and start a sync of its own that the producer's next
-        // enqueue then waits behind (W2 measured slower that way).
+        // anyway): one of each per call, not two in a row. A plain enqueue hands off once
+        // durable, since its result would commit during the enqueue's sync and start a sync
+        // of its own that the producer's next enqueue then waits behind (W2 measured slower
+        // that way).
         // On error `taken` is dropped, and the fetcher looks again by itself.
         let urgency = if watch {
             Urgency::WithNext
