@@ -268,13 +268,12 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, stages: Stages) {
         let before = conn.total_changes();
         let held = open.take();
         let ran = run_group(&conn, &mut group, &clock, held.is_some());
+        let wrote = conn.total_changes() != before;
+        let urgent = wrote && group.iter().any(|c| c.urgency() == Urgency::Now);
         let until = match ran {
-            Ok(true) => held::until(
-                &group,
-                conn.total_changes() != before,
-                held.as_ref().map(|held| held.until),
-                hold,
-            ),
+            Ok(true) if !urgent => {
+                held::until(&group, wrote, held.as_ref().map(|held| held.until), hold)
+            }
             _ => None,
         };
         let (mut commands, changes) = match held {
@@ -285,7 +284,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, stages: Stages) {
             None => (group, before),
         };
         match (ran, until) {
-            (Ok(true), Some(until)) if conn.total_changes() != changes => {
+            (Ok(true), Some(until)) => {
                 commands.iter_mut().for_each(|c| c.committed());
                 open = Some(Held {
                     commands,
@@ -293,8 +292,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Command>>, stages: Stages) {
                     until,
                 });
             }
-            (Ok(true), _) => ends.commit(&conn, commands, changes),
-            (ran, _) => ends.finish(&conn, commands, ran, changes),
+            (Ok(true), _) => ends.commit(&conn, commands, changes, urgent),
+            (ran, _) => ends.finish(&conn, commands, ran, changes, urgent),
         }
     }
     if let Some(syncer) = syncer {
@@ -324,8 +323,9 @@ fn next(
         if let Some(command) = soon::recv_soon_until(rx, held.until) {
             return Some(command);
         }
+        // Nobody in a hurry came: the sync thread may still hold it back for the result.
         if let Some(held) = open.take() {
-            ends.commit(conn, held.commands, held.changes);
+            ends.commit(conn, held.commands, held.changes, false);
         }
     }
 }

@@ -2,10 +2,9 @@
 
 use std::sync::atomic::Ordering;
 
-use buzzer_store::StoreError;
 use rusqlite::Connection;
 
-use super::{Command, Commands, Counters, Group, Syncer};
+use super::{Command, Commands, Counters, Group, Syncer, sync::fail_all};
 use crate::checkpointer::Nudge;
 
 /// Where a transaction's commands go once it ends.
@@ -16,13 +15,20 @@ pub(super) struct Ends<'a> {
 }
 
 impl Ends<'_> {
-    /// Commits the open transaction, whose commands began at `changes` (`total_changes`).
-    pub(super) fn commit(&mut self, conn: &Connection, commands: Commands, changes: u64) {
+    /// Commits the open transaction, whose commands began at `changes` (`total_changes`);
+    /// `urgent`: a caller waits for it to be on disk ([`Group::urgent`]).
+    pub(super) fn commit(
+        &mut self,
+        conn: &Connection,
+        commands: Commands,
+        changes: u64,
+        urgent: bool,
+    ) {
         let outcome = conn
             .prepare_cached("COMMIT")
             .and_then(|mut commit| commit.execute([]))
             .map(|_| true);
-        self.finish(conn, commands, outcome, changes);
+        self.finish(conn, commands, outcome, changes, urgent);
     }
 
     /// Answers a transaction's commands by how it ended: `Ok(true)` committed, `Ok(false)` its
@@ -33,6 +39,7 @@ impl Ends<'_> {
         mut commands: Commands,
         outcome: rusqlite::Result<bool>,
         changes: u64,
+        urgent: bool,
     ) {
         match outcome {
             Ok(committed) => {
@@ -40,10 +47,12 @@ impl Ends<'_> {
                     self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 }
                 commands.iter_mut().for_each(|c| c.committed());
+                let wrote = committed && conn.total_changes() != changes;
                 match self.syncer {
                     Some(syncer) => syncer.push(Group {
                         commands,
-                        wrote: committed && conn.total_changes() != changes,
+                        wrote,
+                        urgent: wrote && urgent,
                     }),
                     None => commands.into_iter().for_each(|c| c.reply()),
                 }
@@ -71,8 +80,6 @@ impl Ends<'_> {
         {
             tracing::error!(error = %e, "SQLite rollback failed");
         }
-        for command in commands {
-            command.fail(StoreError::Unavailable(message.to_owned()));
-        }
+        fail_all(commands, message);
     }
 }

@@ -34,26 +34,22 @@ pub(super) struct Held {
     pub(super) until: Instant,
 }
 
-/// Until when to leave the transaction open after `group` ran in it (`wrote`: whether the
-/// group changed anything), if at all: a group with a hybrid call's enqueue and nobody in a
-/// hurry opens the wait, and later groups with nobody in a hurry keep it open until
-/// `held_until`.
+/// Until when to leave the transaction open after `group`, which nobody is in a hurry for,
+/// ran in it (`wrote`: whether the group changed anything), if at all: a group with a hybrid
+/// call's enqueue opens the wait, and later groups keep it open until `held_until`.
+///
+/// A group that changed nothing keeps the wait (the call's worker fetching again with an
+/// empty queue): its caller is answered once the held work is durable too, as its answer may
+/// rest on that work.
 pub(super) fn until(
     group: &[Box<dyn Command>],
     wrote: bool,
     held_until: Option<Instant>,
     hold: Duration,
 ) -> Option<Instant> {
-    // A group that changed nothing does not end the wait (the call's worker fetching again
-    // with an empty queue): its caller is answered once the held work is durable too, as
-    // its answer may rest on that work.
-    if wrote && group.iter().any(|c| c.urgency() == Urgency::Now) {
-        return None;
-    }
+    // Only a transaction with something in it is worth holding open.
     let until = held_until.or_else(|| {
-        group
-            .iter()
-            .any(|c| c.urgency() == Urgency::WithNext)
+        (wrote && group.iter().any(|c| c.urgency() == Urgency::WithNext))
             .then(|| Instant::now() + hold)
     })?;
     (Instant::now() < until).then_some(until)

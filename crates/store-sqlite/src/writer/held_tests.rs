@@ -1,6 +1,9 @@
 //! A hybrid call's transaction held open for its result.
 
-use std::time::{Duration, Instant};
+use std::{
+    io,
+    time::{Duration, Instant},
+};
 
 use super::early_tests::insert_early;
 use super::sync_tests::{gated, until};
@@ -49,6 +52,33 @@ async fn a_held_transaction_commits_by_itself_once_its_wait_runs_out() {
     durable.wait().await.unwrap();
     assert!(start.elapsed() >= hold, "committed before its wait ran out");
     assert_eq!(committed(&f.path), vec![1]);
+    assert_eq!(f.writer.stats().commits, 1);
+}
+
+#[tokio::test]
+async fn a_held_transaction_whose_wait_ran_out_does_not_hurry_the_sync() {
+    let (synced_tx, synced) = std::sync::mpsc::channel();
+    let sync: SyncFn = Box::new(move || {
+        let _ = synced_tx.send(Instant::now());
+        Ok(())
+    });
+    let hold = Duration::from_millis(50);
+    let f = fixture_holding(Some(sync), hold);
+    let start = Instant::now();
+    let ((), mut durable) = insert_early(&f.writer, 1).await.unwrap();
+    // An empty fetch joins the held transaction: its caller waits, but it changed nothing, so
+    // the commit at the end of the wait is still not urgent and the sync thread holds it back
+    // in turn for a result to share its sync.
+    let w = Arc::clone(&f.writer);
+    let empty = tokio::spawn(async move { w.submit(|_, _| Ok(())).await });
+    durable.wait().await.unwrap();
+    let synced_at = synced.try_recv().expect("synced before it was answered");
+    assert!(
+        synced_at - start >= hold + sync::LAZY_WAIT,
+        "synced as soon as the wait ran out: {:?}",
+        synced_at - start
+    );
+    empty.await.unwrap().unwrap();
     assert_eq!(f.writer.stats().commits, 1);
 }
 
@@ -106,6 +136,33 @@ async fn a_failed_commit_reaches_a_held_enqueue_through_its_durable() {
     // The writer goes on with a clean transaction.
     insert(&f.writer, 7).await.unwrap().unwrap();
     assert_eq!(committed(&f.path), vec![7]);
+}
+
+#[tokio::test]
+async fn a_failed_sync_rolls_back_a_held_transaction_and_fails_it() {
+    let (sync, started, finish) = gated();
+    let f = fixture_holding(Some(sync), LONG);
+    let first = insert(&f.writer, 1);
+    until("the first sync", || started.try_recv().is_ok()).await;
+    let ((), mut durable) = insert_early(&f.writer, 2).await.unwrap();
+    finish.send(Err(io::Error::other("disk gone"))).unwrap();
+    assert!(first.await.unwrap().is_err());
+
+    // The next command finds the store broken: it and the held enqueue both fail, and the
+    // enqueue never commits.
+    let next = insert(&f.writer, 3).await.unwrap();
+    assert!(
+        matches!(next, Err(StoreError::Unavailable(ref m)) if m.contains("disk gone")),
+        "{next:?}"
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(10), durable.wait())
+        .await
+        .expect("the held enqueue is failed with the command that found the store broken");
+    assert!(
+        matches!(outcome, Err(StoreError::Unavailable(ref m)) if m.contains("disk gone")),
+        "{outcome:?}"
+    );
+    assert_eq!(committed(&f.path), vec![1]);
 }
 
 #[tokio::test]

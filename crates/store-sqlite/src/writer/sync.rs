@@ -28,7 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use buzzer_store::{StoreError, Urgency};
+use buzzer_store::StoreError;
 
 use super::{Command, Counters};
 
@@ -50,6 +50,14 @@ pub(super) struct Group {
     /// answers may rest on earlier groups' changes (an idempotent enqueue that found the job
     /// an earlier group inserted), so it is still answered only after those are synced.
     pub(super) wrote: bool,
+    /// Whether a caller waits for it to be on disk: it ended with a group that changed something
+    /// for a caller answered only once durable. The writer knows, as a transaction held open
+    /// for a hybrid call may also hold commands that changed nothing. Others wait up to
+    /// [`LAZY_WAIT`] for an urgent one to share its sync. A group that changed nothing does not
+    /// hurry a sync: it waits for the earlier groups it may rest on, and a hybrid call's worker,
+    /// fetching again with an empty queue while its call's enqueue is held back, would
+    /// otherwise force the sync that the call's result should share.
+    pub(super) urgent: bool,
 }
 
 pub(super) struct Syncer {
@@ -75,7 +83,7 @@ impl Syncer {
         if let Err(mpsc::SendError(group)) = self.tx.send(group) {
             // The thread is gone (it panicked): nothing will sync these.
             fail_all(
-                vec![group.commands],
+                group.commands,
                 "the write was committed but the sync thread has stopped",
             );
         }
@@ -97,7 +105,7 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
         // Held back only to share a sync: a round with nothing to sync answers at once (and
         // gathers nothing, so `wrote` holds for the whole round).
         let wrote = groups.iter().any(|g| g.wrote);
-        if wrote && !groups.iter().any(is_urgent) {
+        if wrote && !groups.iter().any(|g| g.urgent) {
             gather_urgent(&rx, &mut groups);
         }
         let outcome = match broken.get() {
@@ -122,7 +130,7 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
                     tracing::error!(error = %cause, "syncing the SQLite WAL failed; the store refuses writes until it is reopened");
                 }
                 fail_all(
-                    groups.into_iter().map(|g| g.commands).collect(),
+                    groups.into_iter().flat_map(|g| g.commands),
                     &format!("the write was committed but could not be made durable: {cause}"),
                 );
             }
@@ -138,13 +146,6 @@ fn run(rx: mpsc::Receiver<Group>, mut sync: SyncFn, counters: &Counters, broken:
 /// the result's sync up behind it. Short, so a result that takes longer costs little.
 pub(super) const LAZY_WAIT: Duration = Duration::from_millis(1);
 
-/// A group that changed nothing does not hurry a sync: it waits for the earlier groups it may
-/// rest on, and a hybrid call's worker, fetching again with an empty queue while its call's
-/// enqueue is held back, would otherwise force the sync that the call's result should share.
-fn is_urgent(group: &Group) -> bool {
-    group.wrote && group.commands.iter().any(|c| c.urgency() == Urgency::Now)
-}
-
 /// Adds to `groups` what commits within [`LAZY_WAIT`], until an urgent group arrives or the
 /// writer closes.
 fn gather_urgent(rx: &mpsc::Receiver<Group>, groups: &mut Vec<Group>) {
@@ -153,14 +154,15 @@ fn gather_urgent(rx: &mpsc::Receiver<Group>, groups: &mut Vec<Group>) {
         let arrived = groups.len();
         groups.push(group);
         groups.extend(rx.try_iter());
-        if groups[arrived..].iter().any(is_urgent) {
+        if groups[arrived..].iter().any(|g| g.urgent) {
             return;
         }
     }
 }
 
-fn fail_all(groups: Vec<Commands>, message: &str) {
-    for command in groups.into_iter().flatten() {
+/// Fails every command with `message`.
+pub(super) fn fail_all(commands: impl IntoIterator<Item = Box<dyn Command>>, message: &str) {
+    for command in commands {
         command.fail(StoreError::Unavailable(message.to_owned()));
     }
 }
