@@ -224,7 +224,8 @@ impl Nudge {
 
     /// Checkpoints on the writer's connection and notes what is copied; `false` if the
     /// thread's pass was running (a `PASSIVE` checkpoint does not wait for another), so that
-    /// the next commit tries again.
+    /// the next commit tries again. A failed checkpoint is logged and counts as done: trying
+    /// again at every commit would only repeat the failure.
     fn copy_here(&self, conn: &Connection) -> bool {
         match checkpoint(conn) {
             Ok(Some(pages)) => {
